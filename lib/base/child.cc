@@ -89,10 +89,14 @@ Result<bool> ChildProcess::wait_for(int timeout_ms, ExitStatus* status) {
   return true;
 }
 
-Result<ChildProcess> fork_child() {
+Result<ChildProcess> fork_child(int cgroup_fd) {
   int pidfd = -1;
   struct clone_args args {};
   args.flags = CLONE_PIDFD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   pid_t pid = sys::clone3(&args);

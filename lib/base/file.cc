@@ -49,7 +49,8 @@ Result<void> write_all(int fd, std::string_view data) {
 }
 
 Result<void> write_file_atomic(int dirfd, const std::string& name, std::string_view data,
-                               mode_t mode) {
+                               mode_t mode, Durability d) {
+  bool durable = d == Durability::durable;
   std::string tmp = "." + name + ".tmp";
   (void)::unlinkat(dirfd, tmp.c_str(), 0);
   int fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -60,7 +61,7 @@ Result<void> write_file_atomic(int dirfd, const std::string& name, std::string_v
     cleanup();
     return Unexpected(r.error().prefix(strf("writing '%s'", tmp.c_str())));
   }
-  if (::fsync(fd) < 0) {
+  if (durable && ::fsync(fd) < 0) {
     auto e = sys_error("fsync '%s'", tmp.c_str());
     cleanup();
     return e;
@@ -70,16 +71,17 @@ Result<void> write_file_atomic(int dirfd, const std::string& name, std::string_v
     cleanup();
     return e;
   }
-  if (::fsync(dirfd) < 0) return sys_error("fsync directory of '%s'", name.c_str());
+  if (durable && ::fsync(dirfd) < 0) return sys_error("fsync directory of '%s'", name.c_str());
   return {};
 }
 
-Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode) {
+Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode,
+                               Durability d) {
   auto slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   BW_ASSIGN_OR_RETURN(UniqueFd dfd, open_at(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY));
-  return write_file_atomic(dfd.get(), name, data, mode);
+  return write_file_atomic(dfd.get(), name, data, mode, d);
 }
 
 Result<void> write_existing(const std::string& path, std::string_view data) {

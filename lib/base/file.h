@@ -16,10 +16,14 @@ Result<std::string> read_file(const std::string& path);
 Result<std::string> read_fd(int fd);
 Result<void> write_all(int fd, std::string_view data);
 
-// Writes `data` to dirfd/name atomically: temp file, fsync, renameat, fsync of the directory.
+// Writes `data` to dirfd/name atomically: temp file, fsync, renameat, fsync
+// of the directory. Durability::volatile_ skips the fsyncs (the rename is
+// still atomic) for state that does not outlive a boot, such as /run.
+enum class Durability { durable, volatile_ };
 Result<void> write_file_atomic(int dirfd, const std::string& name, std::string_view data,
-                               mode_t mode = 0644);
-Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+                               mode_t mode = 0644, Durability d = Durability::durable);
+Result<void> write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                               Durability d = Durability::durable);
 
 // Writes to an existing file (procfs/sysfs knobs) in one write() call.
 Result<void> write_existing(const std::string& path, std::string_view data);

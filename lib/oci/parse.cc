@@ -6,10 +6,14 @@
 // Numbers must be integers that fit the field: 1.5, -1 for an unsigned field
 // and 2^40 for a uid are errors, not silently truncated.
 
-#include <cstring>
 #include <limits>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 

@@ -251,7 +251,7 @@ oci::State creating_state(const Plan& p, pid_t pid) {
 }
 
 // Talks the children through set-up until the init reports "created".
-Result<ChildProcess> drive_children(Plan& p, const Cgroup* cgroup, ChildProcess& first, int sync_fd) {
+Result<ChildProcess> drive_children(Plan& p, ChildProcess& first, int sync_fd) {
   ChildProcess init;
   for (;;) {
     BW_ASSIGN_OR_RETURN(Packet pkt, recv_packet(sync_fd));
@@ -266,7 +266,6 @@ Result<ChildProcess> drive_children(Plan& p, const Cgroup* cgroup, ChildProcess&
         if (pidfd < 0) return sys_error("pidfd_open(%d)", pid);
         init = ChildProcess(pid, UniqueFd(pidfd));
         BW_RETURN_IF_ERROR(with_context(first.wait(), "first child"));
-        if (cgroup) BW_RETURN_IF_ERROR(cgroup->add_process(pid));
         std::string state = oci::state_to_json(creating_state(p, pid));
         BW_RETURN_IF_ERROR(send_packet(sync_fd, Msg::placed, pid, state));
         break;
@@ -295,10 +294,14 @@ Result<Created> create_container(const CreateOptions& opts) {
   BW_ASSIGN_OR_RETURN(Plan p, prepare_plan(opts));
   BW_ASSIGN_OR_RETURN(Store store, Store::open(opts.state_root));
   BW_ASSIGN_OR_RETURN(UniqueFd dir, store.create_dir(opts.id));
-  // From here on, a failure must undo everything: the children are killed by
-  // their handles, the cgroup and the state directory are removed below.
+  // From here on, a failure must undo everything: the children are killed
+  // (dropping their handles kills and reaps them), then the cgroup and the
+  // state directory are removed.
   std::optional<Cgroup> cgroup;
+  ChildProcess first, init;
   auto fail = [&](Error e) -> Result<Created> {
+    init = ChildProcess();
+    first = ChildProcess();
     if (cgroup) (void)cgroup->remove();
     (void)store.remove(opts.id);
     return Unexpected(std::move(e));
@@ -319,31 +322,37 @@ Result<Created> create_container(const CreateOptions& opts) {
 
   auto sync = make_sync_pair();
   if (!sync) return fail(sync.error());
-  auto first = fork_child();
-  if (!first) return fail(first.error());
-  if (!first->valid()) {
+  // The first child starts in the container's cgroup and the init inherits
+  // it: cheaper than migrating a process, and allowed even when the init
+  // lives in a user namespace that could not write cgroup.procs.
+  auto forked = fork_child(cgroup ? cgroup->fd() : -1);
+  if (!forked) return fail(forked.error());
+  if (!forked->valid()) {
     sync->parent.reset();
     run_first_child(p, sync->child.get());
   }
+  first = std::move(*forked);
   sync->child.reset();
-  auto init = drive_children(p, cgroup ? &*cgroup : nullptr, *first, sync->parent.get());
-  if (!init) return fail(init.error().prefix(strf("creating container '%s'", opts.id.c_str())));
+  auto created = drive_children(p, first, sync->parent.get());
+  if (!created) return fail(created.error().prefix(strf("creating container '%s'", opts.id.c_str())));
+  init = std::move(*created);
 
   Created c;
   c.record.id = opts.id;
   c.record.bundle = p.bundle;
-  c.record.pid = init->pid();
-  c.record.start_time = process_start_time(init->pid());
+  c.record.pid = init.pid();
+  c.record.start_time = process_start_time(init.pid());
   c.record.cgroup_dir = cgroup ? cgroup->dir() : "";
   c.record.created = now_rfc3339();
   c.record.annotations = p.spec.annotations;
-  if (auto r = write_file_atomic(dir.get(), "config.json", oci::spec_to_json(p.spec), 0600); !r)
+  if (auto r = write_file_atomic(dir.get(), "config.json", oci::spec_to_json(p.spec), 0600,
+                                  Durability::volatile_); !r)
     return fail(r.error());
   if (auto r = store.save(dir.get(), c.record); !r) return fail(r.error());
   if (!opts.pid_file.empty())
-    if (auto r = write_file_atomic(opts.pid_file, std::to_string(init->pid())); !r)
+    if (auto r = write_file_atomic(opts.pid_file, std::to_string(init.pid()), 0644, Durability::volatile_); !r)
       return fail(r.error().prefix("--pid-file"));
-  c.init = std::move(*init);
+  c.init = std::move(init);
   return c;
 }
 

@@ -99,7 +99,7 @@ Result<ChildProcess> exec_in_container(const ExecOptions& opts, const oci::Proce
     BW_ASSIGN_OR_RETURN(console, with_context(connect_unix(opts.console_socket), "--console-socket"));
   }
   BW_ASSIGN_OR_RETURN(SyncPair sync, make_sync_pair());
-  BW_ASSIGN_OR_RETURN(ChildProcess first, fork_child());
+  BW_ASSIGN_OR_RETURN(ChildProcess first, fork_child(cgroup ? cgroup->fd() : -1));
   if (!first.valid()) {
     sync.parent.reset();
     (void)::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -123,7 +123,6 @@ Result<ChildProcess> exec_in_container(const ExecOptions& opts, const oci::Proce
   if (pidfd < 0) return sys_error("pidfd_open(%d)", pid);
   ChildProcess proc(pid, UniqueFd(pidfd));
   BW_RETURN_IF_ERROR(with_context(first.wait(), "exec: first child"));
-  if (cgroup) BW_RETURN_IF_ERROR(cgroup->add_process(pid));
   BW_RETURN_IF_ERROR(send_packet(sync.parent.get(), Msg::placed, pid));
   // The child closes its end by exec'ing (close-on-exec): EOF means success.
   auto reply = recv_packet(sync.parent.get());
@@ -133,7 +132,8 @@ Result<ChildProcess> exec_in_container(const ExecOptions& opts, const oci::Proce
   }
   if (reply.error().code != EPIPE) return Unexpected(reply.error());
   if (!opts.pid_file.empty())
-    BW_RETURN_IF_ERROR(with_context(write_file_atomic(opts.pid_file, std::to_string(pid)), "--pid-file"));
+    BW_RETURN_IF_ERROR(with_context(
+        write_file_atomic(opts.pid_file, std::to_string(pid), 0644, Durability::volatile_), "--pid-file"));
   return proc;
 }
 

@@ -73,7 +73,7 @@ Result<void> Store::save(int dirfd, const Record& r) const {
                       {"pid", r.pid},         {"start_time", r.start_time},
                       {"cgroup_dir", r.cgroup_dir}, {"created", r.created},
                       {"annotations", r.annotations}, {"started", r.started}};
-  return with_context(write_file_atomic(dirfd, "state.json", j.dump(), 0600),
+  return with_context(write_file_atomic(dirfd, "state.json", j.dump(), 0600, Durability::volatile_),
                       strf("saving state of '%s'", r.id.c_str()));
 }
 

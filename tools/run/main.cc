@@ -1,4 +1,6 @@
 // bulwark-run: an OCI runtime with runc's command line.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -58,7 +60,13 @@ int fail(const Error& e) {
   return 1;
 }
 
-std::string seccomp_cache_dir(const Globals&) { return "/run/bulwark/seccomp-cache"; }
+std::string seccomp_cache_dir(const Globals&) {
+  // Compiled filters depend on the kernel, so the cache lives in /run and
+  // starts empty at every boot. Its parent is created here; the cache code
+  // checks ownership and mode before trusting it.
+  (void)::mkdir("/run/bulwark", 0700);
+  return "/run/bulwark/seccomp-cache";
+}
 
 namespace {
 
