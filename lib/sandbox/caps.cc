@@ -6,6 +6,8 @@
 #include <memory>
 #include <set>
 
+#include "base/log.h"
+
 namespace bw::sandbox {
 
 namespace {
@@ -66,10 +68,16 @@ Result<void> apply_capabilities(const oci::Capabilities& caps) {
     return sys_error("process.capabilities: setting effective/permitted/inheritable (effective must be a subset of permitted)");
   if (cap_reset_ambient() < 0 && errno != EINVAL) return sys_error("clearing the ambient set");
   for (cap_value_t v : amb) {
-    // The kernel requires ambient capabilities to be permitted and inheritable.
-    if (cap_set_ambient(v, CAP_SET) < 0)
-      return sys_error("process.capabilities.ambient: raising '%s' (it must also be permitted and inheritable)",
-                       cap_to_name(v));
+    // The kernel only raises an ambient capability that is also permitted and
+    // inheritable. Configs written for runc (whose `spec` lists ambient
+    // capabilities without an inheritable set) rely on this being a warning,
+    // as it is in runc and crun; the capability is then simply not ambient.
+    if (cap_set_ambient(v, CAP_SET) < 0) {
+      char* name = cap_to_name(v);
+      log::warning(strf("process.capabilities.ambient: cannot raise '%s' (it must also be permitted and "
+                        "inheritable), ignoring", name ? name : "?"));
+      if (name) cap_free(name);
+    }
   }
   return {};
 }
