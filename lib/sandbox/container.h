@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct CreateOptions {
   std::string console_socket;  // where the pty master goes when process.terminal
   std::string seccomp_cache;   // compiled-BPF cache directory ("" = no cache)
   int preserve_fds = 0;
+  // Called before anything enters the container when its processes could
+  // reach the runtime's binary (see exe_guard.h); re-executes from a sealed
+  // copy or fails. Empty: the caller guarantees a protected binary.
+  std::function<Result<void>()> protect_exe;
 };
 
 struct Created {

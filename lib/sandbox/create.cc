@@ -15,6 +15,7 @@
 #include "sandbox/cgroup2.h"
 #include "sandbox/console.h"
 #include "sandbox/container.h"
+#include "sandbox/exe_guard.h"
 #include "sandbox/hooks.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/process.h"
@@ -208,6 +209,10 @@ Result<Plan> prepare_plan(const CreateOptions& opts) {
     return make_error(ENOENT, "%s: root.path: '%s' does not exist or is not a directory", config.c_str(),
                       root.c_str());
   BW_ASSIGN_OR_RETURN(p.rootfs, absolute(root));
+  // Before anything can reach the container: from here on this process and
+  // its children keep /proc/<pid> out of the container's reach.
+  if (opts.protect_exe && exe_reachable_from_container(p.spec, nullptr)) BW_RETURN_IF_ERROR(opts.protect_exe());
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   BW_ASSIGN_OR_RETURN(p.ns, with_context(plan_namespaces(p.spec), config));
   if (p.spec.linux->seccomp) {
     BW_ASSIGN_OR_RETURN(auto f, with_context(seccomp::compile(*p.spec.linux->seccomp, opts.seccomp_cache),

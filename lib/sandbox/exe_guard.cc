@@ -104,4 +104,23 @@ Result<void> ensure_protected_exe(int argc, char** argv) {
   return err;
 }
 
+namespace {
+bool may_ptrace(const oci::Process* p) {
+  if (!p || !p->capabilities) return false;
+  for (const auto& c : p->capabilities->bounding)
+    if (c == "CAP_SYS_PTRACE") return true;
+  return false;
+}
+}  // namespace
+
+bool exe_reachable_from_container(const oci::Spec& spec, const oci::Process* extra) {
+  const oci::Namespace* user = spec.find_namespace(oci::NamespaceType::user);
+  const oci::Namespace* pid = spec.find_namespace(oci::NamespaceType::pid);
+  if (!pid || !pid->path.empty()) return true;
+  // Capabilities held in a user namespace we created count for nothing
+  // against a process whose memory belongs to the runtime's namespace.
+  if (user && user->path.empty()) return false;
+  return may_ptrace(spec.process ? &*spec.process : nullptr) || may_ptrace(extra);
+}
+
 }  // namespace bw::sandbox

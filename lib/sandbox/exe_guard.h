@@ -10,13 +10,23 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "oci/spec.h"
 
 namespace bw::sandbox {
 
-// Call first thing in main() for verbs that enter containers. Returns on
-// success when already protected; otherwise execs (and does not return) or
-// returns an error.
+// Returns on success when already protected; otherwise execs (and does not
+// return) or returns an error. Callers decide when it is needed with
+// exe_reachable_from_container().
 Result<void> ensure_protected_exe(int argc, char** argv);
+
+// Every process of the runtime is non-dumpable (PR_SET_DUMPABLE 0) before it
+// touches a container, so /proc/<pid>/exe of it can be opened only with
+// CAP_SYS_PTRACE in the runtime's user namespace. This says whether some
+// process in the container could hold that: a container without a new user
+// namespace whose bounding set (or that of `extra`, a process exec'd into
+// it) has CAP_SYS_PTRACE, or one sharing a pid namespace it did not create.
+// Only then is the sealed copy needed, which costs a copy and a re-exec.
+bool exe_reachable_from_container(const oci::Spec& spec, const oci::Process* extra);
 
 // The environment marker a sealed re-exec carries; removed once the seal is verified.
 inline constexpr const char* kExeSealedEnv = "BULWARK_EXE_SEALED";

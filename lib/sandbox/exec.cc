@@ -8,6 +8,7 @@
 #include "base/file.h"
 #include "sandbox/cgroup2.h"
 #include "sandbox/console.h"
+#include "sandbox/exe_guard.h"
 #include "sandbox/process.h"
 #include "sandbox/store.h"
 #include "sandbox/sync.h"
@@ -82,6 +83,8 @@ Result<oci::Process> container_process(const std::string& state_root, const std:
 Result<ChildProcess> exec_in_container(const ExecOptions& opts, const oci::Process& process) {
   BW_ASSIGN_OR_RETURN(Target t, open_target(opts.state_root, opts.id));
   if (process.args.empty()) return make_error(EINVAL, "process.args: a command is required");
+  if (opts.protect_exe && exe_reachable_from_container(t.spec, &process)) BW_RETURN_IF_ERROR(opts.protect_exe());
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   std::optional<seccomp::Filter> filter;
   if (t.spec.linux && t.spec.linux->seccomp) {
     BW_ASSIGN_OR_RETURN(auto f, with_context(seccomp::compile(*t.spec.linux->seccomp, opts.seccomp_cache),

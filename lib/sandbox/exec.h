@@ -4,6 +4,7 @@
 // the process description.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "base/child.h"
@@ -19,6 +20,7 @@ struct ExecOptions {
   std::string console_socket;
   std::string seccomp_cache;
   int preserve_fds = 0;
+  std::function<Result<void>()> protect_exe;  // as CreateOptions::protect_exe
 };
 
 // The container's own process description, as a base for `exec ID CMD...`.

@@ -3,6 +3,7 @@
 // options are errors naming the option.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -48,6 +49,9 @@ struct Globals {
   bool log_json = false;
   bool debug = false;
   bool systemd_cgroup = false;
+  // Re-executes from a sealed copy of the binary (CVE-2019-5736); the
+  // launcher calls it only for containers that could reach the binary.
+  std::function<Result<void>()> protect_exe;
 };
 
 using VerbFn = int (*)(const Globals&, const std::vector<std::string>& words);

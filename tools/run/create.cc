@@ -23,6 +23,7 @@ Result<sandbox::CreateOptions> create_options(const Globals& g, const Args& a) {
   o.pid_file = a.get("pid-file");
   o.console_socket = a.get("console-socket");
   o.seccomp_cache = seccomp_cache_dir(g);
+  o.protect_exe = g.protect_exe;
   if (a.has("preserve-fds")) {
     char* end = nullptr;
     std::string v = a.get("preserve-fds");

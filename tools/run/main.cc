@@ -150,9 +150,7 @@ int main(int argc, char** argv) {
     bw::log::error("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs paths");
     return 1;
   }
-  if (verb == "create" || verb == "run" || verb == "exec") {
-    if (auto r = bw::sandbox::ensure_protected_exe(argc, argv); !r) return fail(r.error());
-  }
+  g.protect_exe = [argc, argv] { return bw::sandbox::ensure_protected_exe(argc, argv); };
   std::vector<std::string> rest(words.begin() + static_cast<long>(i) + 1, words.end());
   return it->second(g, rest);
 }
