@@ -70,6 +70,10 @@ Result<Target> open_target(const std::string& state_root, const std::string& id)
   plan.filter = filter;
   plan.exe = *exe;
   plan.preserve_fds = opts.preserve_fds;
+  // The parent-death signal survives execve: left set, the process would be
+  // killed as soon as a detached `exec` (conmon's, podman's) returns. From
+  // here on the process no longer needs the runtime.
+  (void)::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   die(sync_fd, finalize_and_exec(plan));
 }
 
