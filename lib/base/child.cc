@@ -8,7 +8,6 @@
 
 #include <cstring>
 
-#include "base/file.h"
 #include "sys/syscalls.h"
 
 namespace bw {
@@ -104,42 +103,6 @@ Result<ChildProcess> fork_child(int cgroup_fd) {
   if (pid == 0) return ChildProcess();
   // clone3 returns the pidfd with O_CLOEXEC set.
   return ChildProcess(pid, UniqueFd(pidfd));
-}
-
-Result<ExitStatus> run_command(const std::vector<std::string>& argv,
-                               const std::vector<std::string>* env, const std::string& input,
-                               int timeout_ms) {
-  if (argv.empty()) return make_error(EINVAL, "empty command");
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) < 0) return sys_error("pipe2");
-  UniqueFd rd(pipefd[0]), wr(pipefd[1]);
-  BW_ASSIGN_OR_RETURN(ChildProcess child, fork_child());
-  if (!child.valid()) {
-    if (::dup2(rd.get(), 0) < 0) _exit(127);
-    std::vector<char*> a, e;
-    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    if (env) {
-      for (auto& s : *env) e.push_back(const_cast<char*>(s.c_str()));
-      e.push_back(nullptr);
-      ::execve(a[0], a.data(), e.data());
-    } else {
-      ::execv(a[0], a.data());
-    }
-    _exit(127);
-  }
-  rd.reset();
-  // A hook that does not read its stdin must not block us: ignore EPIPE.
-  struct sigaction ign {}, old {};
-  ign.sa_handler = SIG_IGN;
-  ::sigaction(SIGPIPE, &ign, &old);
-  (void)write_all(wr.get(), input);
-  ::sigaction(SIGPIPE, &old, nullptr);
-  wr.reset();
-  ExitStatus st;
-  BW_ASSIGN_OR_RETURN(bool done, child.wait_for(timeout_ms > 0 ? timeout_ms : -1, &st));
-  if (!done) return make_error(ETIMEDOUT, "'%s' did not finish within %d ms", argv[0].c_str(), timeout_ms);
-  return st;
 }
 
 }  // namespace bw

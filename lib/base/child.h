@@ -52,10 +52,5 @@ class ChildProcess {
 // (CLONE_INTO_CGROUP), which avoids the cost of migrating it afterwards.
 Result<ChildProcess> fork_child(int cgroup_fd = -1);
 
-// Runs argv with env (nullptr: inherit) and stdin fed from `input`; waits
-// at most timeout_ms (0 = no limit) and kills on timeout.
-Result<ExitStatus> run_command(const std::vector<std::string>& argv,
-                               const std::vector<std::string>* env, const std::string& input,
-                               int timeout_ms);
 
 }  // namespace bw
