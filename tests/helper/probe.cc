@@ -346,6 +346,30 @@ int cmd_mounts(const Args&) {
   return kOk;
 }
 
+int cmd_fds(const Args&) {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return report_error(errno, "opendir /proc/self/fd");
+  std::vector<long> fds;
+  while (struct dirent* e = readdir(d)) {
+    long fd;
+    if (parse_long(e->d_name, &fd) && fd != dirfd(d)) fds.push_back(fd);
+  }
+  closedir(d);
+  std::sort(fds.begin(), fds.end());
+  printf("fds=%s\n", join_longs(fds).c_str());
+  return kOk;
+}
+
+// Whole seconds of CLOCK_MONOTONIC and CLOCK_BOOTTIME (both offset in a time namespace).
+int cmd_clocks(const Args&) {
+  struct timespec mono {}, boot {};
+  if (clock_gettime(CLOCK_MONOTONIC, &mono) != 0) return report_error(errno, "CLOCK_MONOTONIC");
+  if (clock_gettime(CLOCK_BOOTTIME, &boot) != 0) return report_error(errno, "CLOCK_BOOTTIME");
+  printf("monotonic=%lld\nboottime=%lld\n", static_cast<long long>(mono.tv_sec),
+         static_cast<long long>(boot.tv_sec));
+  return kOk;
+}
+
 // ---- try commands ----
 
 int cmd_ls(const Args& a) {
@@ -413,6 +437,13 @@ int cmd_write(const Args& a) {
   close(fd);
   if (n < 0) return try_result(false, e, "write " + a[0]);
   return try_result(true, 0, "");
+}
+
+int cmd_write_fd(const Args& a) {
+  long fd;
+  if (a.size() != 2 || !parse_long(a[0], &fd) || fd < 0) return usage("write-fd FD DATA");
+  ssize_t n = write(static_cast<int>(fd), a[1].data(), a[1].size());
+  return try_result(n == static_cast<ssize_t>(a[1].size()), errno, "write to fd " + a[0]);
 }
 
 int cmd_mkdir(const Args& a) {
@@ -566,6 +597,129 @@ int cmd_sleep(const Args& a) {
   return kOk;
 }
 
+// Writes a counter (fixed width, rewritten in place) to FILE every 10 ms,
+// forever: a frozen process shows as a counter that stops.
+int cmd_tick(const Args& a) {
+  if (a.size() != 1) return usage("tick FILE");
+  int fd = open(a[0].c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return report_error(errno, "open " + a[0]);
+  printf("ticking=1\n");
+  fflush(stdout);
+  for (unsigned long long n = 1;; ++n) {
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%020llu\n", n);
+    if (pwrite(fd, buf, static_cast<size_t>(len), 0) != len) return report_error(errno, "write " + a[0]);
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    nanosleep(&tick, nullptr);
+  }
+}
+
+// CVE-2019-5736: tries to write the executable of process PID (the runtime,
+// while it runs in the container) through /proc/PID/exe: by opening it for
+// writing, and by re-opening a read-only fd for writing through
+// /proc/self/fd. With WAIT_SECS it does what the exploit does: it opens the
+// file read-only, waits (up to WAIT_SECS) until PID has exec'd something else,
+// then re-opens it for writing, retrying while the file is busy (ETXTBSY: some
+// process still runs it). A write puts back the byte already there, so even a
+// runtime that fails this keeps its binary's content (not its mtime).
+// Prints `exe=`, one `STEP=ok` or `STEP=denied errno=NAME` line per step and
+// `overwritten=0|1`; exits 1 if a write went through.
+int cmd_try_overwrite_exe(const Args& a) {
+  long pid;
+  double wait_secs = 0;
+  if (a.empty() || a.size() > 2 || !parse_long(a[0], &pid) || pid <= 0 ||
+      (a.size() == 2 && (!parse_secs(a[1], &wait_secs) || wait_secs < 0)))
+    return usage("try-overwrite-exe PID [WAIT_SECS]");
+  const bool waiting = a.size() == 2;
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  auto expired = [&]() {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return static_cast<double>(now.tv_sec - start.tv_sec) +
+               static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9 >=
+           wait_secs;
+  };
+  auto nap = []() {
+    struct timespec t = {0, 10 * 1000 * 1000};
+    nanosleep(&t, nullptr);
+  };
+  auto step = [](const char* name, bool ok, int err) {
+    if (ok) {
+      printf("%s=ok\n", name);
+    } else {
+      printf("%s=denied errno=%s\n", name, errno_name(err));
+    }
+  };
+  auto link_of = [](const std::string& path, int* err) -> std::string {
+    char buf[4096];
+    ssize_t len = readlink(path.c_str(), buf, sizeof buf - 1);
+    if (len < 0) {
+      *err = errno;
+      return "";
+    }
+    return std::string(buf, static_cast<size_t>(len));
+  };
+  std::string path = "/proc/" + a[0] + "/exe";
+  int err = 0;
+  std::string exe = link_of(path, &err);
+  if (exe.empty()) {
+    printf("exe=denied errno=%s\n", errno_name(err));
+  } else {
+    printf("exe=%s\n", exe.c_str());
+  }
+  bool overwritten = false;
+  int wfd = -1;
+  if (!waiting) {
+    wfd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    step("open_write", wfd >= 0, errno);
+  }
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  step("open", fd >= 0, errno);
+  fflush(stdout);
+  unsigned char byte = 0;
+  bool have_byte = false;
+  if (fd >= 0) {
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    printf("target=%s\n", link_of(self, &err).c_str());
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals >= 0) {
+      printf("seals=0x%x\n", static_cast<unsigned>(seals));
+    } else {
+      printf("seals=none\n");
+    }
+    have_byte = pread(fd, &byte, 1, 0) == 1;
+    step("read", have_byte, errno);
+    if (waiting) {
+      bool changed = false;
+      while (!(changed = link_of(path, &err) != exe) && !expired()) nap();
+      printf("exe_changed=%d\n", changed ? 1 : 0);
+    }
+    int rfd;
+    while ((rfd = open(self.c_str(), O_WRONLY | O_CLOEXEC)) < 0 && errno == ETXTBSY && waiting &&
+           !expired())
+      nap();
+    step("reopen_write", rfd >= 0, errno);
+    if (rfd >= 0 && have_byte) {
+      bool ok = pwrite(rfd, &byte, 1, 0) == 1;
+      step("reopen_pwrite", ok, errno);
+      overwritten = overwritten || ok;
+    }
+    if (rfd >= 0) close(rfd);
+  }
+  if (wfd >= 0) {
+    if (have_byte) {
+      bool ok = pwrite(wfd, &byte, 1, 0) == 1;
+      step("pwrite", ok, errno);
+      overwritten = overwritten || ok;
+    }
+    close(wfd);
+  }
+  if (fd >= 0) close(fd);
+  printf("overwritten=%d\n", overwritten ? 1 : 0);
+  return overwritten ? kDenied : kOk;
+}
+
 volatile sig_atomic_t g_signal = 0;
 void on_signal(int sig) { g_signal = sig; }
 
@@ -652,10 +806,15 @@ constexpr Command kCommands[] = {
     {"isatty", cmd_isatty, "whether fds 0-2 are terminals"},
     {"cgroup", cmd_cgroup, "lines of /proc/self/cgroup"},
     {"mounts", cmd_mounts, "mount points with fstype and options"},
+    {"fds", cmd_fds, "open file descriptors"},
+    {"clocks", cmd_clocks, "CLOCK_MONOTONIC and CLOCK_BOOTTIME in whole seconds"},
+    {"try-overwrite-exe", cmd_try_overwrite_exe,
+     "PID [WAIT_SECS]: try to write /proc/PID/exe (CVE-2019-5736), step by step"},
     {"ls", cmd_ls, "DIR: entry count and sorted names"},
     {"stat", cmd_stat, "PATH: type, mode, owner, size, rdev (lstat)"},
     {"read", cmd_read, "FILE: `ok bytes=N` then the content"},
     {"write", cmd_write, "FILE [DATA]: open (creating) for write and write"},
+    {"write-fd", cmd_write_fd, "FD DATA: try writing DATA to an inherited fd"},
     {"mkdir", cmd_mkdir, "PATH: try mkdir"},
     {"mount-tmpfs", cmd_mount_tmpfs, "DIR: try to mount a tmpfs"},
     {"load-module", cmd_load_module, "try init_module and finit_module with a bogus image"},
@@ -665,6 +824,7 @@ constexpr Command kCommands[] = {
     {"raise-cap", cmd_raise_cap, "CAPNUM: try adding it to the permitted+effective sets"},
     {"unshare-user", cmd_unshare_user, "try unshare(CLONE_NEWUSER)"},
     {"sleep", cmd_sleep, "SECS|inf"},
+    {"tick", cmd_tick, "FILE: rewrite a counter in FILE every 10 ms, forever"},
     {"wait-signal", cmd_wait_signal, "SECS|inf: wait for a catchable signal, print it"},
     {"fork-orphans", cmd_fork_orphans, "N: leave N re-parented sleepers behind"},
     {"exit", nullptr, "N: exit with status N now"},
@@ -673,7 +833,7 @@ constexpr Command kCommands[] = {
 
 int cmd_help(const Args&) {
   printf("usage: bw-probe COMMAND [ARGS] [-- COMMAND [ARGS]]...\n");
-  for (const auto& c : kCommands) printf("  %-13s %s\n", c.name, c.help);
+  for (const auto& c : kCommands) printf("  %-17s %s\n", c.name, c.help);
   return kOk;
 }
 

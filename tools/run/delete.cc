@@ -17,7 +17,8 @@ int cmd_delete(const Globals& g, const std::vector<std::string>& words) {
     // exist succeeds. Podman does it after every failed create, where the
     // runtime has already cleaned up, and would otherwise log a second error.
     // (An invalid id fails before this with EINVAL, so the path is safe.)
-    if (force && r.error().code == ENOENT && ::faccessat(AT_FDCWD, (g.root + "/" + id).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+    std::string dir = g.root + "/" + id;
+    if (force && r.error().code == ENOENT && ::faccessat(AT_FDCWD, dir.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
         errno == ENOENT)
       return 0;
     return fail(r.error());

@@ -120,6 +120,18 @@ int main(int argc, char** argv) {
     else if (name == "--log-format") g.log_json = value(name) == "json";
     else if (name == "--debug") g.debug = true;
     else if (name == "--systemd-cgroup") g.systemd_cgroup = true;
+    else if (name == "--cgroup-manager") {
+      // crun's spelling, which podman uses for `--cgroups=disabled`.
+      std::string manager = value(name);
+      if (manager == "systemd") g.systemd_cgroup = true;
+      else if (manager != "cgroupfs") {
+        fprintf(stderr,
+                "bulwark-run: --cgroup-manager %s: only 'cgroupfs' is supported (every container gets its own "
+                "cgroup)\n",
+                manager.c_str());
+        return 2;
+      }
+    }
     else if (name == "--rootless") (void)value(name);
     else if (name == "--criu") (void)value(name);
     else if (name == "--help" || name == "-h") {
