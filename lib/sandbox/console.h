@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "oci/spec.h"
 
 namespace bw::sandbox {
@@ -21,11 +22,5 @@ struct Pty {
 Result<Pty> open_pty(const std::optional<oci::ConsoleSize>& size);
 // Makes `slave` the controlling terminal (setsid + TIOCSCTTY) and stdin/out/err.
 Result<void> attach_stdio_to_pty(int slave);
-// Connects to the unix socket at `path` (resolved before pivot_root) and sends `fd`
-// with SCM_RIGHTS (payload: the pty name, as runc sends it).
-Result<void> send_fd(int socket_fd, int fd, const std::string& name);
-Result<UniqueFd> connect_unix(const std::string& path);
-// Receives one fd sent by send_fd.
-Result<UniqueFd> recv_fd(int socket_fd);
 
 }  // namespace bw::sandbox

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "seccomp/seccomp.h"
+#include "base/unix_socket.h"
 #include "sys/syscalls.h"
 
 namespace bw::seccomp {
@@ -48,55 +49,12 @@ Result<UniqueFd> load(const Filter& f) {
 
 Result<void> send_listener_fd(const std::string& listener_path, int fd,
                               const std::string& state_json) {
-  struct sockaddr_un addr {};
-  addr.sun_family = AF_UNIX;
-  if (listener_path.empty() || listener_path.size() >= sizeof addr.sun_path)
-    return make_error(ENAMETOOLONG, "seccomp listenerPath '%s' must be 1-%zu bytes long",
-                      listener_path.c_str(), sizeof addr.sun_path - 1);
   // A stream socket needs at least one byte to carry the SCM_RIGHTS message.
   if (state_json.empty()) return make_error(EINVAL, "seccomp listener: empty state payload");
-  std::memcpy(addr.sun_path, listener_path.data(), listener_path.size());
-
-  int raw = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (raw < 0) return sys_error("socket(AF_UNIX) for seccomp listener '%s'", listener_path.c_str());
-  UniqueFd sock(raw);
-  int rc;
-  do {
-    rc = connect(sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof addr);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return sys_error("connecting to seccomp listener '%s'", listener_path.c_str());
-
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control{};
-  struct iovec iov {};
-  iov.iov_base = const_cast<char*>(state_json.data());
-  iov.iov_len = state_json.size();
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-
-  // The fd travels with the first chunk; a large state may need more writes.
-  size_t sent = 0;
-  while (sent < state_json.size()) {
-    ssize_t n = sendmsg(sock.get(), &msg, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys_error("sending the seccomp fd to listener '%s'", listener_path.c_str());
-    sent += static_cast<size_t>(n);
-    iov.iov_base = const_cast<char*>(state_json.data() + sent);
-    iov.iov_len = state_json.size() - sent;
-    msg.msg_control = nullptr;
-    msg.msg_controllen = 0;
-  }
-  return {};
+  BW_ASSIGN_OR_RETURN(UniqueFd sock,
+                      with_context(connect_unix(listener_path), "seccomp listener"));
+  return with_context(send_fd(sock.get(), fd, state_json),
+                      strf("sending the seccomp fd to listener '%s'", listener_path.c_str()));
 }
 
 }  // namespace bw::seccomp
