@@ -51,14 +51,8 @@ void write(Level level, const std::string& message) {
   if (s.fd >= 0) {
     std::string line;
     if (s.json) {
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      struct tm tm;
-      gmtime_r(&ts.tv_sec, &tm);
-      char when[64];
-      strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-      line = strf("{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s.%09ldZ\"}\n", level_name(level),
-                  json_escape(message).c_str(), when, ts.tv_nsec);
+      line = strf("{\"level\":\"%s\",\"msg\":\"%s\",\"time\":\"%s\"}\n", level_name(level),
+                  json_escape(message).c_str(), now_rfc3339().c_str());
     } else {
       line = strf("%s: %s\n", level_name(level), message.c_str());
     }

@@ -1,6 +1,8 @@
 #include "base/strings.h"
 
 #include <charconv>
+#include <time.h>
+
 #include <cstdio>
 
 namespace bw {
@@ -42,6 +44,17 @@ std::optional<long long> parse_int(std::string_view s) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
   return v;
+}
+
+std::string now_rfc3339() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char buf[64];
+  size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+  return buf;
 }
 
 std::string json_escape(std::string_view s) {

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "base/file.h"
+#include "base/strings.h"
 #include "sandbox/cgroup2.h"
 #include "sandbox/console.h"
 #include "sandbox/container.h"
@@ -169,16 +170,6 @@ Result<void> enter_namespaces(const Plan& p, int sync_fd) {
 }
 
 // ---- the runtime ----
-
-std::string now_rfc3339() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return strf("%s.%09ldZ", buf, ts.tv_nsec);
-}
 
 Result<std::string> absolute(const std::string& path) {
   char* r = ::realpath(path.c_str(), nullptr);
