@@ -4,7 +4,7 @@
 // match; anything else is ignored and replaced.
 #include <fcntl.h>
 #include <linux/filter.h>
-#include <openssl/sha.h>
+#include <nettle/sha2.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +32,7 @@ struct CacheHeader {
   uint32_t names_len;  // unknown syscall names, each followed by '\n'
   uint32_t reserved;
   char key[64];                                // hex sha256, as in the file name
-  unsigned char digest[SHA256_DIGEST_LENGTH];  // sha256 of everything after the header
+  unsigned char digest[SHA256_DIGEST_SIZE];  // sha256 of everything after the header
 };
 static_assert(sizeof(CacheHeader) == 120);
 
@@ -82,7 +82,10 @@ bool trusted_owner(uid_t uid) { return uid == 0 || uid == geteuid(); }
 
 // The checksum covers everything after the header: names, then program.
 void digest_of(std::string_view body, unsigned char* md) {
-  SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), md);
+  struct sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, body.size(), reinterpret_cast<const uint8_t*>(body.data()));
+  sha256_digest(&ctx, SHA256_DIGEST_SIZE, md);
 }
 
 // Writes a file under a temporary name unique to this process and call, then
@@ -135,8 +138,8 @@ std::string cache_key(const oci::Seccomp& s) {
       c.str(a.op);
     }
   }
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(c.text().data()), c.text().size(), md);
+  unsigned char md[SHA256_DIGEST_SIZE];
+  digest_of(c.text(), md);
   return hex(md, sizeof md);
 }
 
@@ -216,7 +219,7 @@ bool read_cached(int dirfd, const std::string& key, Filter& out, std::string& wh
   std::vector<struct sock_filter> program(h.insn_count);
   std::memcpy(program.data(), data.data() + sizeof h + h.names_len,
               h.insn_count * sizeof(struct sock_filter));
-  unsigned char md[SHA256_DIGEST_LENGTH];
+  unsigned char md[SHA256_DIGEST_SIZE];
   digest_of(std::string_view(data).substr(sizeof h), md);
   if (std::memcmp(md, h.digest, sizeof md) != 0) return damaged("checksum mismatch");
 

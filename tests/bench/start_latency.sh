@@ -72,6 +72,8 @@ if [ -z "${BULWARK_BENCH_IN_NS:-}" ]; then
 fi
 strict=${BENCH_STRICT:-0}
 
+[ -d "$build" ] || die "no build directory '$build': build first (cmake --build build -j2)"
+build=$(cd "$build" && pwd)
 bulwark=$build/tools/bulwark-run
 config_tool=$build/tests/bench/bw-bench-config
 timer=$build/tests/bench/bw-bench-time
@@ -103,6 +105,7 @@ cache_key=""
 made_run_bulwark=0; [ -e /run/bulwark ] || made_run_bulwark=1
 made_cache_dir=0; [ -e "$cache_dir" ] || made_cache_dir=1
 drop_cache_entry=0
+bound_controllers=0
 
 cleanup() {
   status=$?
@@ -123,7 +126,7 @@ cleanup() {
   if [ "$made_cache_dir" = 1 ]; then rmdir "$cache_dir" 2>/dev/null || true; fi
   if [ "$made_run_bulwark" = 1 ]; then rmdir /run/bulwark 2>/dev/null || true; fi
   # The mounts vanish with this mount namespace; the directory under them does not.
-  umount /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true
+  if [ "$bound_controllers" = 1 ]; then umount /sys/fs/cgroup/unified/cgroup.controllers || true; fi
   umount "$work" 2>/dev/null || true
   rm -rf "$work"
   exit "$status"
@@ -133,12 +136,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+case $work in *[[:space:]]*) die "the scratch directory '$work' has blanks: set TMPDIR" ;; esac
 mount -t tmpfs -o mode=0700 bulwark-bench "$work"
 mkdir -p "$work/results" "$work/state/bulwark" "$work/state/crun" "$work/state/runc"
 : >"$work/log"
 if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
   : >"$work/empty"
   mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
+  bound_controllers=1
 fi
 
 # --- The bundle: one rootfs, two config.json variants ----------------------------------------
