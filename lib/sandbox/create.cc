@@ -287,8 +287,8 @@ Result<ChildProcess> drive_children(Plan& p, ChildProcess& first, int sync_fd) {
 }  // namespace
 
 Result<Created> create_container(const CreateOptions& opts) {
-  BW_ASSIGN_OR_RETURN(Plan p, prepare_plan(opts));
   BW_ASSIGN_OR_RETURN(Store store, Store::open(opts.state_root));
+  BW_ASSIGN_OR_RETURN(Plan p, prepare_plan(opts));
   BW_ASSIGN_OR_RETURN(UniqueFd dir, store.create_dir(opts.id));
   // From here on, a failure must undo everything: the children are killed
   // (dropping their handles kills and reaps them), then the cgroup and the
