@@ -108,6 +108,8 @@ Result<void> setup_environment(const Plan& p, int sync_fd, std::string* state_js
   if (auto r = finish_rootfs(rp, console_path); !r) die(sync_fd, r.error(), false);
   auto exe = resolve_executable(proc);
   if (!exe) die(sync_fd, exe.error(), false);
+  // Limits the host refuses fail `create`, not the start.
+  if (auto r = apply_rlimits(proc.rlimits); !r) die(sync_fd, r.error(), false);
 
   // The runtime may exit once it hears "created": stop tying our life to it.
   (void)::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
@@ -129,6 +131,7 @@ Result<void> setup_environment(const Plan& p, int sync_fd, std::string* state_js
   plan.listener_state = state_json;
   plan.exe = *exe;
   plan.preserve_fds = p.preserve_fds;
+  plan.rlimits_applied = true;
   die(sync_fd, finalize_and_exec(plan), true);
 }
 

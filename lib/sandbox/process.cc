@@ -102,7 +102,7 @@ Result<void> load_seccomp(const ExecPlan& plan) {
 Result<void> prepare(const ExecPlan& plan) {
   const oci::Process& p = *plan.process;
   oci::Capabilities caps = p.capabilities.value_or(oci::Capabilities{});
-  BW_RETURN_IF_ERROR(apply_rlimits(p.rlimits));
+  if (!plan.rlimits_applied) BW_RETURN_IF_ERROR(apply_rlimits(p.rlimits));
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: when the
   // final capability set lacks it, install while still fully privileged (the
   // profile must then allow the few calls that follow, as Docker's does).

@@ -21,6 +21,7 @@ struct ExecPlan {
   std::string listener_state;               // JSON sent with the notify fd
   std::string exe;                          // resolved executable (inside the container)
   int preserve_fds = 0;                     // fds 3..3+n-1 stay open
+  bool rlimits_applied = false;             // set when applied earlier (create does, to fail early)
   bool setgroups_allowed = true;            // false in a user namespace with setgroups denied
 };
 
