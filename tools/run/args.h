@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/child.h"
 #include "base/result.h"
 
 namespace bw::run {
@@ -69,6 +70,10 @@ int cmd_resume(const Globals&, const std::vector<std::string>&);
 int cmd_ps(const Globals&, const std::vector<std::string>&);
 int cmd_spec(const Globals&, const std::vector<std::string>&);
 int cmd_features(const Globals&, const std::vector<std::string>&);
+
+// Waits for `child` to end, forwarding SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+// SIGUSR1/2, SIGWINCH and SIGCONT to it.
+Result<ExitStatus> wait_forwarding_signals(ChildProcess& child);
 
 // Prints the error (and logs it) and returns the exit status for failures.
 int fail(const Error& e);

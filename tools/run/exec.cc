@@ -1,10 +1,5 @@
 // exec: run a process in a running container (`--process FILE` as runc, or
 // the command on the command line based on the container's own process).
-#include <poll.h>
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
 #include "base/file.h"
 #include "base/strings.h"
 #include "oci/spec.h"
@@ -75,26 +70,6 @@ Result<oci::Process> process_from_args(const Globals& g, const Args& a) {
   return p;
 }
 
-Result<ExitStatus> wait_forwarding(ChildProcess& child) {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
-  if (sigprocmask(SIG_BLOCK, &set, nullptr) < 0) return sys_error("sigprocmask");
-  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-  if (sfd < 0) return sys_error("signalfd");
-  UniqueFd sig(sfd);
-  for (;;) {
-    struct pollfd fds[2] = {{child.pidfd(), POLLIN, 0}, {sig.get(), POLLIN, 0}};
-    int n = ::poll(fds, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys_error("poll");
-    if (fds[1].revents & POLLIN) {
-      struct signalfd_siginfo si;
-      if (::read(sig.get(), &si, sizeof si) == sizeof si) (void)child.signal(static_cast<int>(si.ssi_signo));
-    }
-    if (fds[0].revents & POLLIN) return child.wait();
-  }
-}
 
 }  // namespace
 
@@ -122,7 +97,7 @@ int cmd_exec(const Globals& g, const std::vector<std::string>& words) {
     child->release();
     return 0;
   }
-  auto st = wait_forwarding(*child);
+  auto st = wait_forwarding_signals(*child);
   if (!st) return fail(st.error());
   return st->shell_code();
 }
