@@ -123,6 +123,23 @@ Result<void> start_container(const std::string& state_root, const std::string& i
   (void)::unlinkat(c.dir.get(), "exec.fifo", 0);
   c.record.started = true;
   BW_RETURN_IF_ERROR(c.store.save(c.dir.get(), c.record));
+  // The init holds the fifo open until it execs the program (close-on-exec);
+  // anything else it writes says why it could not (a startContainer hook, exec).
+  std::string failure;
+  for (;;) {
+    struct pollfd pfd = {fifo.get(), POLLIN, 0};
+    int n = ::poll(&pfd, 1, -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys_error("waiting for container '%s' to run its program", id.c_str());
+    char buf[4096];
+    ssize_t got = ::read(fifo.get(), buf, sizeof buf);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (got < 0) return sys_error("reading exec.fifo");
+    if (got == 0) break;
+    failure.append(buf, static_cast<size_t>(got));
+  }
+  if (!failure.empty())
+    return make_error(EIO, "container '%s' did not start: %s", id.c_str(), failure.c_str());
   auto spec = saved_spec(c.dir.get());
   if (spec && spec->hooks && !spec->hooks->poststart.empty()) {
     std::string state = oci::state_to_json(to_state(c.record, "running"));

@@ -59,6 +59,17 @@ bool has_hooks(const std::optional<oci::Hooks>& h, std::vector<oci::Hook> oci::H
 
 // ---- the container init (pid 1 of the container when it has a pid namespace) ----
 
+// The state for hooks run in the container's namespaces: the pid "as seen by the container".
+std::string in_container_state(const Plan& p, const char* status) {
+  oci::State s;
+  s.id = p.id;
+  s.status = status;
+  s.pid = ::getpid();
+  s.bundle = p.bundle;
+  s.annotations = p.spec.annotations;
+  return oci::state_to_json(s);
+}
+
 Result<void> setup_environment(const Plan& p, int sync_fd, std::string* state_json) {
   const oci::Spec& spec = p.spec;
   BW_ASSIGN_OR_RETURN(Packet placed, expect_packet(sync_fd, Msg::placed));
@@ -81,7 +92,9 @@ Result<void> setup_environment(const Plan& p, int sync_fd, std::string* state_js
     BW_RETURN_IF_ERROR(send_packet(sync_fd, Msg::run_hooks));
     BW_RETURN_IF_ERROR(expect_packet(sync_fd, Msg::hooks_done));
   }
-  if (spec.hooks) BW_RETURN_IF_ERROR(run_hooks("createContainer", spec.hooks->create_container, *state_json));
+  if (spec.hooks)
+    BW_RETURN_IF_ERROR(run_hooks("createContainer", spec.hooks->create_container,
+                                 in_container_state(p, "creating")));
   BW_RETURN_IF_ERROR(enter_rootfs(rp));
   return {};
 }
@@ -119,11 +132,18 @@ Result<void> setup_environment(const Plan& p, int sync_fd, std::string* state_js
   int fifo = ::openat(p.state_dir.get(), "exec.fifo", O_WRONLY | O_CLOEXEC);
   if (fifo < 0) die(sync_fd, sys_error("opening exec.fifo").value() , true);
   if (::write(fifo, "0", 1) != 1) die(sync_fd, Error{errno, "writing exec.fifo"}, true);
-  ::close(fifo);
+  // The fifo stays open until execve closes it (O_CLOEXEC): that is how
+  // `start` knows the program runs. A failure from here on goes to `start`.
+  auto start_failed = [&](Error e) {
+    (void)write_all(fifo, e.text());
+    die(sync_fd, std::move(e), true);
+  };
 
   if (p.spec.hooks)
-    if (auto r = run_hooks("startContainer", p.spec.hooks->start_container, state_json); !r)
-      die(sync_fd, r.error(), true);
+    if (auto r = run_hooks("startContainer", p.spec.hooks->start_container,
+                           in_container_state(p, "created"));
+        !r)
+      start_failed(r.error());
   ExecPlan plan;
   plan.process = &proc;
   plan.filter = p.filter ? &*p.filter : nullptr;
@@ -132,7 +152,8 @@ Result<void> setup_environment(const Plan& p, int sync_fd, std::string* state_js
   plan.exe = *exe;
   plan.preserve_fds = p.preserve_fds;
   plan.rlimits_applied = true;
-  die(sync_fd, finalize_and_exec(plan), true);
+  start_failed(finalize_and_exec(plan));
+  _exit(1);
 }
 
 // ---- the first child: namespaces ----
@@ -344,6 +365,7 @@ Result<Created> create_container(const CreateOptions& opts) {
   c.record.cgroup_dir = cgroup ? cgroup->dir() : "";
   c.record.created = now_rfc3339();
   c.record.annotations = p.spec.annotations;
+  c.record.exe_sealed = running_from_protected_exe();
   if (auto r = write_file_atomic(dir.get(), "config.json", oci::spec_to_json(p.spec), 0600,
                                   Durability::volatile_); !r)
     return fail(r.error());

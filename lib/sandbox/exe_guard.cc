@@ -105,22 +105,37 @@ Result<void> ensure_protected_exe(int argc, char** argv) {
 }
 
 namespace {
-bool may_ptrace(const oci::Process* p) {
+bool has_ptrace(const oci::Process* p) {
   if (!p || !p->capabilities) return false;
   for (const auto& c : p->capabilities->bounding)
     if (c == "CAP_SYS_PTRACE") return true;
   return false;
 }
-}  // namespace
-
-bool exe_reachable_from_container(const oci::Spec& spec, const oci::Process* extra) {
-  const oci::Namespace* user = spec.find_namespace(oci::NamespaceType::user);
-  const oci::Namespace* pid = spec.find_namespace(oci::NamespaceType::pid);
-  if (!pid || !pid->path.empty()) return true;
+bool has_own_user_namespace(const oci::Spec& spec) {
   // Capabilities held in a user namespace we created count for nothing
   // against a process whose memory belongs to the runtime's namespace.
-  if (user && user->path.empty()) return false;
-  return may_ptrace(spec.process ? &*spec.process : nullptr) || may_ptrace(extra);
+  const oci::Namespace* user = spec.find_namespace(oci::NamespaceType::user);
+  return user && user->path.empty();
+}
+}  // namespace
+
+bool process_may_ptrace(const oci::Spec& spec, const oci::Process& p) {
+  return !has_own_user_namespace(spec) && has_ptrace(&p);
+}
+
+bool exe_reachable_from_container(const oci::Spec& spec, const oci::Process* extra) {
+  const oci::Namespace* pid = spec.find_namespace(oci::NamespaceType::pid);
+  if (!pid || !pid->path.empty()) return true;
+  if (has_own_user_namespace(spec)) return false;
+  return has_ptrace(spec.process ? &*spec.process : nullptr) || has_ptrace(extra);
+}
+
+bool running_from_protected_exe() {
+  int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  UniqueFd exe(fd);
+  auto r = is_protected_exe(exe.get());
+  return r && *r;
 }
 
 }  // namespace bw::sandbox

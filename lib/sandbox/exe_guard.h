@@ -27,6 +27,12 @@ Result<void> ensure_protected_exe(int argc, char** argv);
 // it) has CAP_SYS_PTRACE, or one sharing a pid namespace it did not create.
 // Only then is the sealed copy needed, which costs a copy and a re-exec.
 bool exe_reachable_from_container(const oci::Spec& spec, const oci::Process* extra);
+// Whether `p`, run in this container, may hold CAP_SYS_PTRACE in the
+// runtime's user namespace (it has it in its bounding set and the container
+// has no user namespace of its own).
+bool process_may_ptrace(const oci::Spec& spec, const oci::Process& p);
+// Whether this process runs from an image nobody can write (see is_protected_exe).
+bool running_from_protected_exe();
 
 // The environment marker a sealed re-exec carries; removed once the seal is verified.
 inline constexpr const char* kExeSealedEnv = "BULWARK_EXE_SEALED";

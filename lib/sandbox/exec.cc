@@ -20,6 +20,8 @@ namespace bw::sandbox {
 namespace {
 
 struct Target {
+  Store store;
+  UniqueFd dir;  // locked: execs into one container are set up one at a time
   Record record;
   oci::Spec spec;
   UniqueFd pidfd;
@@ -27,11 +29,11 @@ struct Target {
 };
 
 Result<Target> open_target(const std::string& state_root, const std::string& id) {
-  BW_ASSIGN_OR_RETURN(Store store, Store::open(state_root));
-  BW_ASSIGN_OR_RETURN(UniqueFd dir, store.lock(id));
   Target t;
-  BW_ASSIGN_OR_RETURN(t.record, store.load(dir.get(), id));
-  BW_ASSIGN_OR_RETURN(UniqueFd cfg, open_at(dir.get(), "config.json", O_RDONLY | O_NOFOLLOW));
+  BW_ASSIGN_OR_RETURN(t.store, Store::open(state_root));
+  BW_ASSIGN_OR_RETURN(t.dir, t.store.lock(id));
+  BW_ASSIGN_OR_RETURN(t.record, t.store.load(t.dir.get(), id));
+  BW_ASSIGN_OR_RETURN(UniqueFd cfg, open_at(t.dir.get(), "config.json", O_RDONLY | O_NOFOLLOW));
   BW_ASSIGN_OR_RETURN(std::string text, read_fd(cfg.get()));
   BW_ASSIGN_OR_RETURN(t.spec, oci::parse_spec(text));
   int fd = sys::pidfd_open(t.record.pid, 0);
@@ -43,6 +45,30 @@ Result<Target> open_target(const std::string& state_root, const std::string& id)
   if (t.spec.linux)
     for (const auto& ns : t.spec.linux->namespaces) t.ns_flags |= oci::namespace_clone_flag(ns.type);
   return t;
+}
+
+// CVE-2019-5736: a process of the container that holds CAP_SYS_PTRACE in
+// the runtime's user namespace could open /proc/<pid>/exe of a runtime
+// process in the container (a created init, an exec's child before it
+// execs) and write the binary once it is no longer running. Which processes
+// may hold it is known only as they are exec'd, so the container's record
+// remembers it, and every later exec runs from a sealed copy. The lock held
+// for the whole set-up keeps a concurrent exec from slipping between.
+Result<void> guard_runtime_exe(Target& t, const oci::Process& process, const ExecOptions& opts) {
+  bool grants_ptrace = process_may_ptrace(t.spec, process);
+  if (grants_ptrace && !t.record.started && !t.record.exe_sealed)
+    return make_error(EPERM,
+                      "exec: this process may hold CAP_SYS_PTRACE, and container '%s' has not started: its "
+                      "init still runs the runtime's unsealed binary; start the container first",
+                      t.record.id.c_str());
+  if (opts.protect_exe && (t.record.ptrace_granted || exe_reachable_from_container(t.spec, &process)))
+    BW_RETURN_IF_ERROR(opts.protect_exe());
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (grants_ptrace && !t.record.ptrace_granted) {
+    t.record.ptrace_granted = true;
+    BW_RETURN_IF_ERROR(t.store.save(t.dir.get(), t.record));
+  }
+  return {};
 }
 
 [[noreturn]] void die(int sync_fd, const Error& e) {
@@ -87,8 +113,7 @@ Result<oci::Process> container_process(const std::string& state_root, const std:
 Result<ChildProcess> exec_in_container(const ExecOptions& opts, const oci::Process& process) {
   BW_ASSIGN_OR_RETURN(Target t, open_target(opts.state_root, opts.id));
   if (process.args.empty()) return make_error(EINVAL, "process.args: a command is required");
-  if (opts.protect_exe && exe_reachable_from_container(t.spec, &process)) BW_RETURN_IF_ERROR(opts.protect_exe());
-  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  BW_RETURN_IF_ERROR(guard_runtime_exe(t, process, opts));
   std::optional<seccomp::Filter> filter;
   if (t.spec.linux && t.spec.linux->seccomp) {
     BW_ASSIGN_OR_RETURN(auto f, with_context(seccomp::compile(*t.spec.linux->seccomp, opts.seccomp_cache),
@@ -98,6 +123,9 @@ Result<ChildProcess> exec_in_container(const ExecOptions& opts, const oci::Proce
   std::optional<Cgroup> cgroup;
   if (!t.record.cgroup_dir.empty()) {
     BW_ASSIGN_OR_RETURN(Cgroup cg, Cgroup::open(t.record.cgroup_dir));
+    // A process started into a frozen cgroup freezes before it can exec.
+    if (auto frozen = cg.frozen(); frozen && *frozen)
+      return make_error(EBUSY, "container '%s' is paused; resume it first", opts.id.c_str());
     cgroup = std::move(cg);
   }
   UniqueFd console;

@@ -72,7 +72,8 @@ Result<void> Store::save(int dirfd, const Record& r) const {
   nlohmann::json j = {{"id", r.id},           {"bundle", r.bundle},
                       {"pid", r.pid},         {"start_time", r.start_time},
                       {"cgroup_dir", r.cgroup_dir}, {"created", r.created},
-                      {"annotations", r.annotations}, {"started", r.started}};
+                      {"annotations", r.annotations}, {"started", r.started},
+                      {"exe_sealed", r.exe_sealed},   {"ptrace_granted", r.ptrace_granted}};
   return with_context(write_file_atomic(dirfd, "state.json", j.dump(), 0600, Durability::volatile_),
                       strf("saving state of '%s'", r.id.c_str()));
 }
@@ -93,6 +94,8 @@ Result<Record> Store::load(int dirfd, const std::string& id) const {
     r.created = j.at("created").get<std::string>();
     r.annotations = j.at("annotations").get<std::map<std::string, std::string>>();
     r.started = j.at("started").get<bool>();
+    r.exe_sealed = j.at("exe_sealed").get<bool>();
+    r.ptrace_granted = j.at("ptrace_granted").get<bool>();
   } catch (const nlohmann::json::exception& e) {
     return make_error(EINVAL, "state of container '%s' is corrupt: %s", id.c_str(), e.what());
   }

@@ -25,6 +25,8 @@ struct Record {
   std::string created;                // RFC 3339 time
   std::map<std::string, std::string> annotations;
   bool started = false;               // `start` ran (exec.fifo consumed)
+  bool exe_sealed = false;            // the init was set up from a binary nobody can write
+  bool ptrace_granted = false;        // some exec'd process may hold CAP_SYS_PTRACE (exe_guard.h)
 };
 
 // Container ids: 1-1024 of [A-Za-z0-9_+.-], not "." or "..".

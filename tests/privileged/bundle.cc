@@ -225,8 +225,13 @@ std::string RunResult::describe() const {
   return s + "\n--- stdout ---\n" + out + "\n--- stderr ---\n" + err;
 }
 
-RunningCommand start_command(const std::vector<std::string>& argv, const std::string& input) {
+RunningCommand start_command(const std::vector<std::string>& argv, const std::string& input,
+                             const std::vector<int>& pass_fds) {
   if (argv.empty()) throw std::invalid_argument("start_command: empty argv");
+  if (pass_fds.size() > 64) throw std::invalid_argument("start_command: too many fds to pass");
+  for (int fd : pass_fds) {
+    if (fd < 3) throw std::invalid_argument("start_command: pass_fds must not hold stdio");
+  }
   int out[2], err[2], in[2] = {-1, -1};
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) fail("pipe2");
   if (!input.empty() && ::pipe2(in, O_CLOEXEC) != 0) fail("pipe2");
@@ -237,13 +242,18 @@ RunningCommand start_command(const std::vector<std::string>& argv, const std::st
   pid_t pid = ::fork();
   if (pid < 0) fail("fork");
   if (pid == 0) {
+    // Out of the way first: the fds to pass may sit where they are to go.
+    int moved[64];
+    size_t npass = std::min(pass_fds.size(), std::size(moved));
+    for (size_t i = 0; i < npass; ++i) moved[i] = ::fcntl(pass_fds[i], F_DUPFD_CLOEXEC, 100);
     int devnull = input.empty() ? ::open("/dev/null", O_RDONLY) : -1;
     ::dup2(input.empty() ? devnull : in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    // Nothing of the test process (listening sockets, pipes of other
+    for (size_t i = 0; i < npass; ++i) ::dup2(moved[i], static_cast<int>(3 + i));  // not CLOEXEC
+    // Nothing else of the test process (listening sockets, pipes of other
     // commands) may reach the runtime: it would blur what it leaks itself.
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    ::syscall(SYS_close_range, static_cast<unsigned>(3 + npass), ~0U, 0U);
     ::execv(cargv[0], cargv.data());
     dprintf(2, "exec %s: %s\n", cargv[0], strerror(errno));
     ::_exit(127);
@@ -619,6 +629,13 @@ RunningCommand TestBundle::start_runtime(std::vector<std::string> args,
   std::vector<std::string> argv = {runtime_path(), "--root", state_};
   argv.insert(argv.end(), args.begin(), args.end());
   return start_command(argv, stdin_data);
+}
+
+RunningCommand TestBundle::start_runtime_with_fds(std::vector<std::string> args,
+                                                  const std::vector<int>& pass_fds) {
+  std::vector<std::string> argv = {runtime_path(), "--root", state_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return start_command(argv, "", pass_fds);
 }
 
 RunResult TestBundle::run_probe(const std::vector<std::string>& probe_args, std::string* id_out) {

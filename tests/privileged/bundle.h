@@ -49,7 +49,8 @@ class RunningCommand {
   RunResult wait(int timeout_s = 60);
 
  private:
-  friend RunningCommand start_command(const std::vector<std::string>&, const std::string&);
+  friend RunningCommand start_command(const std::vector<std::string>&, const std::string&,
+                                      const std::vector<int>&);
   pid_t pid_ = -1;
   int pidfd_ = -1;
   int out_ = -1;
@@ -59,8 +60,10 @@ class RunningCommand {
 };
 
 // Starts argv[0] (an absolute path) with stdin fed from `input` (/dev/null when
-// empty) and stdout/stderr captured. Fds other than 0-2 are not inherited.
-RunningCommand start_command(const std::vector<std::string>& argv, const std::string& input = "");
+// empty) and stdout/stderr captured. Fds other than 0-2 are not inherited,
+// except `pass_fds`: pass_fds[i] (>= 3) becomes fd 3 + i of the command.
+RunningCommand start_command(const std::vector<std::string>& argv, const std::string& input = "",
+                             const std::vector<int>& pass_fds = {});
 RunResult run_command(const std::vector<std::string>& argv, const std::string& input = "",
                       int timeout_s = 60);
 
@@ -136,6 +139,9 @@ class TestBundle {
   // bulwark-run --root <state root> args...
   RunResult run_runtime(std::vector<std::string> args, const std::string& stdin_data = "");
   RunningCommand start_runtime(std::vector<std::string> args, const std::string& stdin_data = "");
+  // As above, with pass_fds[i] as fd 3 + i of the runtime (see start_command).
+  RunningCommand start_runtime_with_fds(std::vector<std::string> args,
+                                        const std::vector<int>& pass_fds);
   // set_probe_args, write, then `run --bundle <path> <new id>`; *id_out gets the id.
   RunResult run_probe(const std::vector<std::string>& probe_args, std::string* id_out = nullptr);
 

@@ -86,6 +86,9 @@ int cmd_exec(const Globals& g, const std::vector<std::string>& words) {
   o.console_socket = a->get("console-socket");
   o.seccomp_cache = seccomp_cache_dir(g);
   o.protect_exe = g.protect_exe;
+  if (a->has("ignore-paused"))
+    return fail(Error{EINVAL, "exec: --ignore-paused is not supported: a process cannot start in a frozen "
+                              "container; resume it first"});
   if (a->has("preserve-fds")) {
     auto n = parse_int(a->get("preserve-fds"));
     if (!n || *n < 0 || *n > 1000) return fail(Error{EINVAL, "exec: --preserve-fds: invalid count"});
