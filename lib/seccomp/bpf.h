@@ -31,6 +31,13 @@ struct RunResult {
 // refuse to load them.
 Result<RunResult> run_filter(const std::vector<struct sock_filter>& prog, const SeccompData& d);
 
+// The kernel's load-time checks alone (seccomp_check_filter and
+// bpf_check_classic): what run_filter() refuses.
+Result<void> check_filter(const std::vector<struct sock_filter>& prog);
+// run_filter() for a program that passed check_filter(), without checking it
+// again (tests run one program on millions of inputs).
+RunResult run_checked_filter(const std::vector<struct sock_filter>& prog, const SeccompData& d);
+
 // One instruction per line: "0004: jeq #0xc000003e, 0005, 0012" in the style
 // of bpf_dbg/seccomp-tools, with the seccomp_data field named on loads
 // ("ld [arch]", "ld [args[1] hi]") and returns described ("ret ALLOW",

@@ -22,7 +22,7 @@ namespace {
 
 // Bump when the file layout or the way programs are compiled changes, so that
 // programs from an older Bulwark are not reused.
-constexpr uint32_t kCacheVersion = 1;
+constexpr uint32_t kCacheVersion = 2;
 constexpr char kMagic[8] = {'B', 'W', 'S', 'E', 'C', 'B', 'P', 'F'};
 
 struct CacheHeader {
@@ -111,10 +111,11 @@ Result<void> write_atomic(int dirfd, const std::string& name, std::string_view d
 
 }  // namespace
 
-std::string cache_key(const oci::Seccomp& s) {
+std::string cache_key(const oci::Seccomp& s, Engine engine) {
   Canon c;
   c.str("bulwark-seccomp");
   c.num(kCacheVersion);
+  c.str(engine_name(engine));
   c.str(native_arch());
   c.str(kernel_release());
   c.str(libseccomp_version());

@@ -1,4 +1,5 @@
-// OCI linux.seccomp -> BPF with libseccomp, in front of the program cache.
+// OCI linux.seccomp -> BPF with the chosen engine, in front of the program
+// cache; the libseccomp engines live here, Bulwark's generator in codegen.cc.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -29,11 +30,6 @@ using ScmpCtx = std::unique_ptr<void, ScmpCtxDeleter>;
 Unexpected scmp_error(int rc, const std::string& what) {
   return make_error(-rc, "%s", what.c_str());
 }
-
-// Above this many syscall names libseccomp is asked for a binary tree
-// instead of a linear if-chain: Docker's profile goes from ~360 comparisons
-// for a late syscall to ~9 (PLATFORM-NOTES: +83 ns -> +37 ns per checked call).
-constexpr size_t kBinaryTreeThreshold = 30;
 
 // An errno in SECCOMP_RET_DATA has 16 bits; libseccomp would silently mask more.
 constexpr uint32_t kMaxErrno = 0xFFFF;
@@ -101,17 +97,8 @@ std::string rule_context(size_t i, const oci::SeccompSyscall& sc) {
   return strf("linux.seccomp.syscalls[%zu] (name '%s')", i, sc.names.front().c_str());
 }
 
-// A rule checked and translated, before anything is handed to libseccomp, so
-// that a bad rule late in the list fails the whole section the same way.
-struct Rule {
-  uint32_t action = 0;
-  // Each inner vector becomes one libseccomp rule per syscall name; several
-  // mean "any of these" (see the splitting comment in translate_rule).
-  std::vector<std::vector<scmp_arg_cmp>> cond_sets;
-};
-
-Result<Rule> translate_rule(size_t i, const oci::SeccompSyscall& sc) {
-  Rule r;
+Result<detail::TranslatedRule> translate_rule(size_t i, const oci::SeccompSyscall& sc) {
+  detail::TranslatedRule r;
   if (sc.names.empty()) return make_error(0, "%s: names is empty", rule_context(i, sc).c_str());
   auto action = parse_action(sc.action, sc.errno_ret, "errnoRet");
   if (!action) return Unexpected(action.error().prefix(rule_context(i, sc)));
@@ -213,7 +200,8 @@ bool uses_notify(const oci::Seccomp& s) {
   return false;
 }
 
-Result<void> compile_program(const oci::Seccomp& s, Filter& out) {
+Result<TranslatedSection> translate_section(const oci::Seccomp& s) {
+  TranslatedSection t;
   if (s.default_action.empty()) return make_error(0, "linux.seccomp.defaultAction is missing");
   auto def = parse_action(s.default_action, s.default_errno_ret, "defaultErrnoRet");
   if (!def) return Unexpected(def.error().prefix("linux.seccomp.defaultAction"));
@@ -221,43 +209,54 @@ Result<void> compile_program(const oci::Seccomp& s, Filter& out) {
   // loading the filter and exec to a listener that is not connected yet.
   if (*def == SCMP_ACT_NOTIFY)
     return make_error(0, "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default");
+  t.default_action = *def;
 
-  std::vector<Rule> rules;
-  rules.reserve(s.syscalls.size());
-  size_t name_count = 0;
-  for (size_t i = 0; i < s.syscalls.size(); ++i) {
-    BW_ASSIGN_OR_RETURN(Rule r, translate_rule(i, s.syscalls[i]));
-    name_count += s.syscalls[i].names.size();
-    rules.push_back(std::move(r));
+  for (size_t i = 0; i < s.architectures.size(); ++i) {
+    const std::string& name = s.architectures[i];
+    uint32_t token = arch_token(name);
+    if (token == 0)
+      return make_error(0, "linux.seccomp.architectures[%zu]: unknown architecture '%s'", i,
+                        name.c_str());
+    bool seen = false;
+    for (uint32_t have : t.arch_tokens) seen |= have == token;
+    if (!seen) t.arch_tokens.push_back(token);
   }
 
-  ScmpCtx ctx(seccomp_init(*def));
+  t.rules.reserve(s.syscalls.size());
+  for (size_t i = 0; i < s.syscalls.size(); ++i) {
+    BW_ASSIGN_OR_RETURN(TranslatedRule r, translate_rule(i, s.syscalls[i]));
+    t.rules.push_back(std::move(r));
+  }
+  return t;
+}
+
+namespace {
+
+Result<void> run_libseccomp(const oci::Seccomp& s, bool binary_tree, Filter& out) {
+  BW_ASSIGN_OR_RETURN(TranslatedSection t, translate_section(s));
+  ScmpCtx ctx(seccomp_init(t.default_action));
   if (!ctx)
     return make_error(EINVAL, "linux.seccomp.defaultAction: libseccomp refused '%s'",
                       s.default_action.c_str());
   if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_API_SYSRAWRC, 1); rc < 0)
     return scmp_error(rc, "setting SCMP_FLTATR_API_SYSRAWRC");
 
-  for (size_t i = 0; i < s.architectures.size(); ++i) {
-    const std::string& name = s.architectures[i];
-    uint32_t token = detail::arch_token(name);
-    if (token == 0)
-      return make_error(0, "linux.seccomp.architectures[%zu]: unknown architecture '%s'", i,
-                        name.c_str());
+  for (uint32_t token : t.arch_tokens) {
     int rc = seccomp_arch_add(ctx.get(), token);
-    if (rc < 0 && rc != -EEXIST)
-      return scmp_error(rc, strf("linux.seccomp.architectures[%zu]: adding '%s'", i, name.c_str()));
+    if (rc < 0 && rc != -EEXIST) {
+      size_t i = 0;
+      while (i < s.architectures.size() && arch_token(s.architectures[i]) != token) ++i;
+      return scmp_error(
+          rc, strf("linux.seccomp.architectures[%zu]: adding '%s'", i, s.architectures[i].c_str()));
+    }
   }
-  if (name_count > kBinaryTreeThreshold) {
+  if (binary_tree) {
     if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0)
       return scmp_error(rc, "setting SCMP_FLTATR_CTL_OPTIMIZE to 2 (binary tree)");
   }
 
-  for (size_t i = 0; i < rules.size(); ++i) {
+  for (size_t i = 0; i < t.rules.size(); ++i) {
     const oci::SeccompSyscall& sc = s.syscalls[i];
-    // libseccomp refuses a rule whose action is the default one; it would
-    // change nothing anyway.
-    if (rules[i].action == *def) continue;
     for (const std::string& name : sc.names) {
       int nr = seccomp_syscall_resolve_name(name.c_str());
       if (nr == __NR_SCMP_ERROR) {
@@ -266,8 +265,11 @@ Result<void> compile_program(const oci::Seccomp& s, Filter& out) {
         if (!seen) out.unknown_names.push_back(name);
         continue;
       }
-      for (const auto& conds : rules[i].cond_sets) {
-        int rc = seccomp_rule_add_array(ctx.get(), rules[i].action, nr,
+      // libseccomp refuses a rule whose action is the default one; it would
+      // change nothing anyway.
+      if (t.rules[i].action == t.default_action) continue;
+      for (const auto& conds : t.rules[i].cond_sets) {
+        int rc = seccomp_rule_add_array(ctx.get(), t.rules[i].action, nr,
                                         static_cast<unsigned>(conds.size()), conds.data());
         if (rc < 0)
           return scmp_error(rc, strf("linux.seccomp.syscalls[%zu] (name '%s'): adding the rule", i,
@@ -279,15 +281,42 @@ Result<void> compile_program(const oci::Seccomp& s, Filter& out) {
   return {};
 }
 
+}  // namespace
+
+Result<void> compile_program(const oci::Seccomp& s, Engine engine, Filter& out) {
+  switch (engine) {
+    case Engine::bulwark:
+      return generate_program(s, out);
+    case Engine::libseccomp_linear:
+      return run_libseccomp(s, false, out);
+    case Engine::libseccomp_tree:
+      return run_libseccomp(s, true, out);
+  }
+  return make_error(EINVAL, "unknown seccomp engine %d", static_cast<int>(engine));
+}
+
 }  // namespace detail
 
-Result<Filter> compile(const oci::Seccomp& s, const std::string& cache_dir) {
+const char* engine_name(Engine e) {
+  switch (e) {
+    case Engine::bulwark:
+      return "bulwark";
+    case Engine::libseccomp_linear:
+      return "libseccomp-linear";
+    case Engine::libseccomp_tree:
+      return "libseccomp-tree";
+  }
+  return "unknown";
+}
+
+Result<Filter> compile(const oci::Seccomp& s, const std::string& cache_dir, Engine engine) {
   Filter f;
+  f.engine = engine;
   BW_ASSIGN_OR_RETURN(f.flags, detail::parse_flags(s.flags));
   f.uses_notify = detail::uses_notify(s);
-  f.key = detail::cache_key(s);
+  f.key = detail::cache_key(s, engine);
   if (cache_dir.empty()) {
-    BW_RETURN_IF_ERROR(detail::compile_program(s, f));
+    BW_RETURN_IF_ERROR(detail::compile_program(s, engine, f));
     return f;
   }
 
@@ -297,7 +326,7 @@ Result<Filter> compile(const oci::Seccomp& s, const std::string& cache_dir) {
     f.from_cache = true;
     return f;
   }
-  BW_RETURN_IF_ERROR(detail::compile_program(s, f));
+  BW_RETURN_IF_ERROR(detail::compile_program(s, engine, f));
   if (dir) {
     if (auto w = detail::write_cached(dir.get(), f); !w)
       why = strf("storing the compiled filter in '%s': %s", cache_dir.c_str(),

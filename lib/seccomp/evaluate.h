@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,10 @@
 #include "oci/spec.h"
 
 namespace bw::seccomp {
+
+namespace detail {
+struct Plan;
+}
 
 struct Decision {
   uint32_t ret = 0;  // SECCOMP_RET_* | data, as the filter returns it
@@ -26,5 +31,25 @@ struct Decision {
 // name is an error.
 Result<Decision> evaluate(const oci::Seccomp& s, const std::string& arch, const std::string& name,
                           const std::array<uint64_t, 6>& args);
+
+// The same, with the profile prepared once for many questions.
+class Evaluator {
+ public:
+  static Result<Evaluator> create(const oci::Seccomp& s);
+
+  // By name (or "#437") on an OCI arch ("" = native), as evaluate().
+  Result<Decision> decide(const std::string& arch, const std::string& name,
+                          const std::array<uint64_t, 6>& args) const;
+  // As the kernel asks: audit_arch is AUDIT_ARCH_*, and x32 calls come as
+  // AUDIT_ARCH_X86_64 with bit 30 set in nr.
+  Decision decide(uint32_t audit_arch, uint32_t nr, const std::array<uint64_t, 6>& args) const;
+
+  // Names libseccomp does not know, as compile() reports them.
+  const std::vector<std::string>& unknown_names() const;
+
+ private:
+  explicit Evaluator(std::shared_ptr<const detail::Plan> plan) : plan_(std::move(plan)) {}
+  std::shared_ptr<const detail::Plan> plan_;
+};
 
 }  // namespace bw::seccomp

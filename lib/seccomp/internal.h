@@ -1,6 +1,8 @@
 // Shared between the files of lib/seccomp; not part of the module's API.
 #pragma once
 
+#include <seccomp.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,11 +33,30 @@ const std::string& libseccomp_version();
 // SECCOMP_FILTER_FLAG_* bits for the OCI flag names.
 Result<unsigned> parse_flags(const std::vector<std::string>& names);
 bool uses_notify(const oci::Seccomp& s);
-// Runs libseccomp: fills program and unknown_names.
-Result<void> compile_program(const oci::Seccomp& s, Filter& out);
+
+// A section checked and translated into libseccomp's terms, the same for
+// every engine, so that a bad rule fails the same way whichever compiles it.
+struct TranslatedRule {
+  uint32_t action = 0;  // SCMP_ACT_* with the errno
+  // Each inner vector is one libseccomp rule per syscall name; several mean
+  // "any of these" (a rule that compares one argument twice is split, as
+  // runc does, because libseccomp refuses it).
+  std::vector<std::vector<scmp_arg_cmp>> cond_sets;
+};
+struct TranslatedSection {
+  uint32_t default_action = 0;
+  std::vector<uint32_t> arch_tokens;  // `architectures`, as libseccomp tokens, in order
+  std::vector<TranslatedRule> rules;  // one per syscalls[] entry
+};
+Result<TranslatedSection> translate_section(const oci::Seccomp& s);
+
+// Runs the engine: fills program and unknown_names.
+Result<void> compile_program(const oci::Seccomp& s, Engine engine, Filter& out);
+// Bulwark's generator (codegen.cc).
+Result<void> generate_program(const oci::Seccomp& s, Filter& out);
 
 // --- Cache (cache.cc) ---
-std::string cache_key(const oci::Seccomp& s);
+std::string cache_key(const oci::Seccomp& s, Engine engine);
 // Opens (creating it 0700 if missing) and checks the cache directory. An
 // invalid fd plus a reason when the directory must not be used.
 UniqueFd open_cache_dir(const std::string& path, std::string& why_not);

@@ -1,5 +1,6 @@
 // Seccomp for containers: compiles an OCI `linux.seccomp` section into a BPF
-// program with libseccomp (with an on-disk cache of compiled programs, because
+// program, with Bulwark's own generator or libseccomp (with an on-disk cache
+// of compiled programs, because
 // compiling Docker's three-architecture profile costs milliseconds on every
 // container start), installs it, hands a user-notification fd to an OCI
 // listener, and converts Docker/moby-format profiles into OCI sections.
@@ -16,10 +17,28 @@
 
 namespace bw::seccomp {
 
+// Who turns the section into BPF. All three give a program with the same
+// meaning (see model.h and codegen.h for the exceptions), at different cost
+// per syscall.
+enum class Engine {
+  // Bulwark's generator (codegen.h): a binary search over syscall-number
+  // ranges, merged argument checks, and ERRNO(ENOSYS) for numbers newer than
+  // the profile. The default.
+  bulwark,
+  // libseccomp's default output: one comparison per syscall, in a row.
+  libseccomp_linear,
+  // libseccomp with SCMP_FLTATR_CTL_OPTIMIZE=2: a binary tree of syscalls.
+  libseccomp_tree,
+};
+
+// "bulwark", "libseccomp-linear", "libseccomp-tree".
+const char* engine_name(Engine e);
+
 struct Filter {
   // BPF for the native architecture, plus the compat architectures of the
-  // section in the same program, exactly as libseccomp emits it.
+  // section in the same program.
   std::vector<struct sock_filter> program;
+  Engine engine = Engine::bulwark;
   unsigned flags = 0;        // SECCOMP_FILTER_FLAG_* from the section's `flags`
   bool uses_notify = false;  // some rule is SCMP_ACT_NOTIFY
   std::string key;           // cache key: hex sha256, see compile()
@@ -37,11 +56,13 @@ struct Filter {
 // With a cache directory (created 0700 if missing; used only when it is owned
 // by root or the effective uid and not group/world writable) the program is
 // stored as <key>.bpf and later calls with the same key read it back without
-// running libseccomp's compiler. A damaged cache file is ignored and replaced.
+// compiling. A damaged cache file is ignored and replaced.
 // Key = sha256 over a canonical serialisation of the section (without
 // listenerPath/listenerMetadata, which do not change the program), the
-// native architecture, the kernel release and the libseccomp version.
-Result<Filter> compile(const oci::Seccomp& s, const std::string& cache_dir);
+// engine, the native architecture, the kernel release and the libseccomp
+// version (which also resolves names for Bulwark's generator).
+Result<Filter> compile(const oci::Seccomp& s, const std::string& cache_dir,
+                       Engine engine = Engine::bulwark);
 
 // Installs the filter on the calling thread (seccomp(SECCOMP_SET_MODE_FILTER)).
 // Returns the user-notification listener fd (O_CLOEXEC) when f.uses_notify,

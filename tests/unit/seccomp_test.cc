@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/file.h"
+#include "seccomp/bpf.h"
 
 #ifndef BULWARK_SOURCE_DIR
 #define BULWARK_SOURCE_DIR "."
@@ -152,10 +153,16 @@ TEST(SeccompCompile, RuleWithTheDefaultActionIsSkipped) {
   auto f = compile(s, "");
   ASSERT_TRUE(f) << f.error().text();
   // A different errno is a different action and is kept.
-  s.syscalls[1].errno_ret = 38;
+  s.syscalls[1].errno_ret = 13;
   auto g = compile(s, "");
   ASSERT_TRUE(g) << g.error().text();
-  EXPECT_GT(g->program.size(), f->program.size());
+  SeccompData mount;
+  mount.arch = seccomp_arch_native();  // libseccomp tokens are AUDIT_ARCH_* values
+  mount.nr = seccomp_syscall_resolve_name("mount");
+  auto rf = run_filter(f->program, mount), rg = run_filter(g->program, mount);
+  ASSERT_TRUE(rf && rg);
+  EXPECT_EQ(rf->ret, SCMP_ACT_ERRNO(1));
+  EXPECT_EQ(rg->ret, SCMP_ACT_ERRNO(13));
 }
 
 TEST(SeccompCompile, RepeatedArgumentIndexIsSplit) {
