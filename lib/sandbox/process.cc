@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -99,8 +100,22 @@ Result<void> load_seccomp(const ExecPlan& plan) {
   return {};
 }
 
+// The program starts with no signal blocked or ignored, whatever the
+// runtime's caller (a supervisor with a signalfd, a shell ignoring SIGPIPE)
+// had set: execve keeps both.
+void reset_signals() {
+  sigset_t none;
+  sigemptyset(&none);
+  (void)::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    (void)::signal(sig, SIG_DFL);
+  }
+}
+
 Result<void> prepare(const ExecPlan& plan) {
   const oci::Process& p = *plan.process;
+  reset_signals();
   oci::Capabilities caps = p.capabilities.value_or(oci::Capabilities{});
   if (!plan.rlimits_applied) BW_RETURN_IF_ERROR(apply_rlimits(p.rlimits));
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: when the

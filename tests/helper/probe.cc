@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -783,6 +784,32 @@ int cmd_fork_orphans(const Args& a) {
   return kOk;
 }
 
+// sd_notify: sends one datagram to $NOTIFY_SOCKET (a path, or '@' for an
+// abstract name) holding the arguments joined by newlines, as
+// `systemd-notify READY=1 STATUS=up` would. Prints `notified=1`.
+int cmd_notify(const Args& a) {
+  if (a.empty()) return usage("notify VAR=VALUE...");
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return report_error(ENOENT, "NOTIFY_SOCKET is not set");
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len >= sizeof addr.sun_path) return report_error(ENAMETOOLONG, "NOTIFY_SOCKET");
+  memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  std::string msg;
+  for (size_t i = 0; i < a.size(); ++i) msg += (i ? "\n" : "") + a[i];
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return report_error(errno, "socket");
+  ssize_t n = sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<struct sockaddr*>(&addr),
+                     static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len));
+  int err = errno;
+  close(fd);
+  if (n < 0) return report_error(err, std::string("sendto ") + path);
+  printf("notified=1\n");
+  return kOk;
+}
+
 struct Command {
   const char* name;
   int (*fn)(const Args&);
@@ -827,6 +854,7 @@ constexpr Command kCommands[] = {
     {"tick", cmd_tick, "FILE: rewrite a counter in FILE every 10 ms, forever"},
     {"wait-signal", cmd_wait_signal, "SECS|inf: wait for a catchable signal, print it"},
     {"fork-orphans", cmd_fork_orphans, "N: leave N re-parented sleepers behind"},
+    {"notify", cmd_notify, "VAR=VALUE...: one sd_notify message to $NOTIFY_SOCKET"},
     {"exit", nullptr, "N: exit with status N now"},
     {"help", cmd_help, "this list"},
 };
