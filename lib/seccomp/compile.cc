@@ -21,15 +21,8 @@ namespace bw::seccomp {
 
 namespace {
 
-struct ScmpCtxDeleter {
-  void operator()(void* ctx) const { seccomp_release(ctx); }
-};
-using ScmpCtx = std::unique_ptr<void, ScmpCtxDeleter>;
-
-// libseccomp's result codes are negated errnos.
-Unexpected scmp_error(int rc, const std::string& what) {
-  return make_error(-rc, "%s", what.c_str());
-}
+using detail::ScmpCtx;
+using detail::scmp_error;
 
 // An errno in SECCOMP_RET_DATA has 16 bits; libseccomp would silently mask more.
 constexpr uint32_t kMaxErrno = 0xFFFF;

@@ -28,14 +28,8 @@ namespace bw::seccomp {
 
 namespace {
 
-struct ScmpCtxDeleter {
-  void operator()(void* ctx) const { seccomp_release(ctx); }
-};
-using ScmpCtx = std::unique_ptr<void, ScmpCtxDeleter>;
-
-Unexpected scmp_error(int rc, const std::string& what) {
-  return make_error(-rc, "%s", what.c_str());
-}
+using detail::ScmpCtx;
+using detail::scmp_error;
 
 // libseccomp's context for the section, as compile.cc's libseccomp engines
 // build it.

@@ -4,6 +4,7 @@
 #include <seccomp.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,16 @@
 #include "seccomp/seccomp.h"
 
 namespace bw::seccomp::detail {
+
+// --- libseccomp ---
+struct ScmpCtxDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+// A libseccomp filter context, released once.
+using ScmpCtx = std::unique_ptr<void, ScmpCtxDeleter>;
+// libseccomp's result codes are negated errnos.
+inline Unexpected scmp_error(int rc, const std::string& what) { return make_error(-rc, "%s", what.c_str()); }
+
 
 // --- Architectures (arch.cc) ---
 // libseccomp's token for an OCI name ("SCMP_ARCH_X86_64"); 0 when unknown.
