@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <grp.h>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -460,6 +461,62 @@ TEST_F(InitSupervisorTest, ContainerServiceWithHealthCheck) {
   ::closedir(d2);
   EXPECT_EQ(entries, 0) << "container state left behind";
   EXPECT_TRUE(cgroup_dirs_named(name).empty());
+}
+
+// bulwarkctl as another user: exit status and stderr.
+struct CtlResult {
+  int status = -1;
+  std::string err;
+};
+CtlResult bulwarkctl_as(uid_t uid, gid_t gid, const std::vector<std::string>& args, const std::string& errfile) {
+  std::vector<std::string> argv = {BULWARK_BUILD_DIR "/tools/ctl/bulwarkctl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(errfile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (fd < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(fd, 2) < 0) _exit(127);
+    if (uid != 0 && (::setgroups(0, nullptr) < 0 || ::setresgid(gid, gid, gid) < 0 || ::setresuid(uid, uid, uid) < 0))
+      _exit(126);
+    std::vector<char*> a;
+    for (auto& w : argv) a.push_back(w.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    _exit(127);
+  }
+  CtlResult r;
+  int status = 0;
+  if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.status = WEXITSTATUS(status);
+  r.err = slurp(errfile);
+  return r;
+}
+
+// The control socket of a real supervisor: a uid whose role does not allow
+// `stop` is refused (and the refusal logged) while it may read the status;
+// root may stop the service.
+TEST_F(InitSupervisorTest, ControlSocketRefusesANonPermittedUid) {
+  service("web", sh("exec sleep 1000"));
+  std::string policy = base_ + "/access.toml";
+  ASSERT_TRUE(write_file_atomic(policy, "[users]\n1000 = \"viewer\"\n", 0644, Durability::volatile_));
+  std::string sock = base_ + "/control.sock";
+  start({"--socket", sock, "--access-policy", policy});
+  ASSERT_TRUE(wait_until([&] { return state_in(dump(), "web") == "running"; }, 5s)) << output();
+  std::string err = base_ + "/ctl.err";
+
+  CtlResult denied = bulwarkctl_as(1000, 1000, {"--socket", sock, "stop", "web"}, err);
+  EXPECT_EQ(denied.status, 1) << denied.err;
+  EXPECT_NE(denied.err.find("permission denied"), std::string::npos) << denied.err;
+  EXPECT_TRUE(wait_until([&] { return output().find("denied 'stop web' to uid 1000") != std::string::npos; }, 2s))
+      << output();
+  EXPECT_EQ(state_in(dump(), "web"), "running");
+
+  CtlResult status = bulwarkctl_as(1000, 1000, {"--socket", sock, "status"}, err);
+  EXPECT_EQ(status.status, 0) << status.err;
+
+  CtlResult stopped = bulwarkctl_as(0, 0, {"--socket", sock, "stop", "web"}, err);
+  EXPECT_EQ(stopped.status, 0) << stopped.err;
+  EXPECT_TRUE(wait_until([&] { return state_in(dump(), "web") == "inactive"; }, 5s)) << output();
+  EXPECT_EQ(stop(SIGTERM), 0) << output();
 }
 
 }  // namespace
