@@ -387,7 +387,9 @@ void Supervisor::reap() {
     auto it = children_.find(si.si_pid);
     if (it == children_.end()) {
       ++orphans_reaped_;
-      log::debug(strf("reaped pid %d (%s), not a service's", static_cast<int>(si.si_pid), describe_exit(st).c_str()));
+      // Thousands of orphans can arrive at once: format only when it is written.
+      if (log::debug_enabled())
+        log::debug(strf("reaped pid %d (%s), not a service's", static_cast<int>(si.si_pid), describe_exit(st).c_str()));
       continue;
     }
     auto t = std::move(it->second);

@@ -45,6 +45,8 @@ void configure(const std::string& program, const std::string& file, bool json, b
   }
 }
 
+bool debug_enabled() { return sink().debug; }
+
 void write(Level level, const std::string& message) {
   Sink& s = sink();
   if (level == Level::debug && !s.debug) return;

@@ -13,6 +13,8 @@ enum class Level { debug, info, warning, error };
 // addition to stderr.
 void configure(const std::string& program, const std::string& file, bool json, bool debug);
 void write(Level level, const std::string& message);
+// Whether debug messages are written: lets a hot path skip formatting one.
+bool debug_enabled();
 
 inline void debug(const std::string& m) { write(Level::debug, m); }
 inline void info(const std::string& m) { write(Level::info, m); }

@@ -117,7 +117,7 @@ cgroup_dir=""   # this run's cgroup, when the start variants use cgroups
 # The init of the namespace that unshare process $1 made ("" when there is none).
 ns_init() {
   kids=""
-  read -r kids _ <"/proc/$1/task/$1/children" 2>/dev/null || true
+  { read -r kids _ <"/proc/$1/task/$1/children"; } 2>/dev/null || true
   echo "$kids"
 }
 # True while $2 is still a child of unshare process $1 (an unwaited child of ours, so its
@@ -161,10 +161,12 @@ cleanup() {
   status=$?
   set +e
   trap - EXIT INT TERM HUP
+  # SIGKILL to each namespace's init ends the namespace, and unshare reaps the init and exits;
+  # an unshare without a child yet is killed itself (--kill-child takes the child along).
   for c_u in $running; do
     c_pid1=$(ns_init "$c_u")
-    if is_child_of "$c_u" "$c_pid1"; then kill -KILL "$c_pid1" 2>/dev/null; fi
-    kill -KILL "$c_u" 2>/dev/null
+    if is_child_of "$c_u" "$c_pid1"; then kill -KILL "$c_pid1" 2>/dev/null
+    else kill -KILL "$c_u" 2>/dev/null; fi
     wait "$c_u" 2>/dev/null
   done
   remove_cgroups
