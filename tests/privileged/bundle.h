@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,13 @@ class RunningCommand {
   int in_ = -1;
   std::string input_;
 };
+
+// The whole content of a host file ("" when it cannot be read).
+std::string host_file(const std::string& path);
+// Where a host symlink points ("" when it is not one).
+std::string host_link(const std::string& path);
+// Polls `cond` every 20 ms until it holds or `timeout_s` passes; its last answer.
+bool wait_until(const std::function<bool()>& cond, int timeout_s = 10);
 
 // Starts argv[0] (an absolute path) with stdin fed from `input` (/dev/null when
 // empty) and stdout/stderr captured. Fds other than 0-2 are not inherited,

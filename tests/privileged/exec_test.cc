@@ -25,19 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 class ExecTest : public RuntimeTest {};
 
-std::string host_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string host_link(const std::string& path) {
-  char buf[4096];
-  ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-  return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
-}
-
 std::string proc_file(pid_t pid, const std::string& name) {
   return host_file("/proc/" + std::to_string(pid) + "/" + name);
 }
@@ -66,15 +53,6 @@ pid_t pid_of(const json& state) {
   return state.is_object() && state.contains("pid") && state["pid"].is_number_integer()
              ? state["pid"].get<pid_t>()
              : 0;
-}
-
-bool wait_until(const std::function<bool()>& cond, int timeout_s = 10) {
-  auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
 }
 
 // Waits until `pid` runs bw-probe (start and exec may return before the exec).

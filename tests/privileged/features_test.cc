@@ -31,25 +31,12 @@ using Clock = std::chrono::steady_clock;
 
 class FeaturesTest : public RuntimeTest {};
 
-std::string host_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void host_write(const std::string& path, const std::string& text, mode_t mode = 0644) {
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << text;
   }
   ASSERT_EQ(chmod(path.c_str(), mode), 0) << path;
-}
-
-std::string host_link(const std::string& path) {
-  char buf[4096];
-  ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-  return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
 }
 
 bool host_exists(const std::string& path) {
@@ -59,15 +46,6 @@ bool host_exists(const std::string& path) {
 
 std::string proc_file(pid_t pid, const std::string& name) {
   return host_file("/proc/" + std::to_string(pid) + "/" + name);
-}
-
-bool wait_until(const std::function<bool()>& cond, int timeout_s = 10) {
-  auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
 }
 
 bool wait_for_probe(pid_t pid) {

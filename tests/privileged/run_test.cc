@@ -24,13 +24,6 @@ using nlohmann::json;
 
 class RunTest : public RuntimeTest {};
 
-std::string host_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string host_hostname() {
   struct utsname u {};
   uname(&u);
