@@ -67,7 +67,7 @@ Result<UniqueFd> connect_unix(const std::string& path) {
   return sock;
 }
 
-Result<UniqueFd> recv_fd(int socket_fd) {
+Result<FdMessage> recv_fd_message(int socket_fd) {
   char payload[4096];
   struct iovec iov = {payload, sizeof payload};
   // Room for a few fds: a peer that sends more than one gets the extras closed.
@@ -85,27 +85,31 @@ Result<UniqueFd> recv_fd(int socket_fd) {
   do {
     n = ::recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_error("receiving an fd");
-  UniqueFd received;
+  if (n < 0) return sys_error("receiving from a unix socket");
+  FdMessage out;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (!received)
-        received.reset(fd);
+      if (!out.fd)
+        out.fd.reset(fd);
       else
         (void)::close(fd);
     }
   }
-  if (msg.msg_flags & MSG_CTRUNC)
-    return make_error(EMSGSIZE, "receiving an fd: control data truncated");
-  if (!received) {
-    if (n == 0) return make_error(ECONNRESET, "receiving an fd: the peer closed the connection");
-    return make_error(EBADMSG, "receiving an fd: the message carried none");
-  }
-  return received;
+  if (msg.msg_flags & MSG_CTRUNC) return make_error(EMSGSIZE, "receiving an fd: control data truncated");
+  out.data.assign(payload, static_cast<size_t>(n));
+  out.closed = n == 0 && !out.fd;
+  return out;
+}
+
+Result<UniqueFd> recv_fd(int socket_fd) {
+  BW_ASSIGN_OR_RETURN(FdMessage m, recv_fd_message(socket_fd));
+  if (m.fd) return std::move(m.fd);
+  if (m.closed) return make_error(ECONNRESET, "receiving an fd: the peer closed the connection");
+  return make_error(EBADMSG, "receiving an fd: the message carried none");
 }
 
 }  // namespace bw

@@ -16,7 +16,15 @@ Result<UniqueFd> connect_unix(const std::string& path);
 // Sends `fd` with `data` as the payload (at least one byte is always sent:
 // a stream socket delivers no fd with an empty message).
 Result<void> send_fd(int socket_fd, int fd, std::string_view data);
-// Receives one fd (O_CLOEXEC); extra fds in the message are closed.
+// One message that may carry an fd: its bytes, the first fd (O_CLOEXEC;
+// extra fds are closed), and whether the peer had closed the connection.
+struct FdMessage {
+  std::string data;
+  UniqueFd fd;
+  bool closed = false;
+};
+Result<FdMessage> recv_fd_message(int socket_fd);
+// Receives one fd; a message without one is an error.
 Result<UniqueFd> recv_fd(int socket_fd);
 
 }  // namespace bw

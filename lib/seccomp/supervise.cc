@@ -34,6 +34,7 @@
 
 #include "base/file.h"
 #include "base/strings.h"
+#include "base/unix_socket.h"
 #include "sys/syscalls.h"
 
 extern char** environ;
@@ -192,48 +193,30 @@ ExitStatus status_of(const siginfo_t& si) {
   return st;
 }
 
+// An error the child reports: kMsgError, an int errno, then the failed step.
+std::optional<Error> child_error(std::string_view m) {
+  if (m.size() <= sizeof(int) || m[0] != kMsgError) return std::nullopt;
+  int err = 0;
+  std::memcpy(&err, m.data() + 1, sizeof err);
+  return Error{err, "in the child: " + std::string(m.substr(1 + sizeof err))};
+}
+
 // Reads the child's first message: the listener fd, or why it failed.
 Result<UniqueFd> receive_listener(int sock) {
-  char buf[160] = {};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control{};
-  struct iovec iov {buf, sizeof buf};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
-  ssize_t n;
-  do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return sys_error("receiving the seccomp listener from the child");
-  if (n == 0) return make_error(0, "the child ended before loading its seccomp filter");
-  if (buf[0] == kMsgError && static_cast<size_t>(n) > sizeof(int)) {
-    int err = 0;
-    std::memcpy(&err, buf + 1, sizeof err);
-    return make_error(err, "in the child: %.*s", static_cast<int>(n - 1 - sizeof err),
-                      buf + 1 + sizeof err);
-  }
-  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (buf[0] != kMsgListener || !cmsg || cmsg->cmsg_type != SCM_RIGHTS)
+  BW_ASSIGN_OR_RETURN(FdMessage m, with_context(recv_fd_message(sock), "receiving the seccomp listener from the child"));
+  if (m.closed) return make_error(0, "the child ended before loading its seccomp filter");
+  if (auto e = child_error(m.data)) return Unexpected(std::move(*e));
+  if (m.data.empty() || m.data[0] != kMsgListener || !m.fd)
     return make_error(EPROTO, "unexpected message from the child");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof fd);
-  return UniqueFd(fd);
+  return std::move(m.fd);
 }
 
 // An execve that failed after the filter was loaded reports here.
 std::optional<Error> late_child_error(int sock) {
   char buf[160] = {};
   ssize_t n = ::recv(sock, buf, sizeof buf, MSG_DONTWAIT);
-  if (n <= static_cast<ssize_t>(sizeof(int)) || buf[0] != kMsgError) return std::nullopt;
-  int err = 0;
-  std::memcpy(&err, buf + 1, sizeof err);
-  return Error{err, strf("in the child: %.*s", static_cast<int>(n - 1 - sizeof err),
-                         buf + 1 + sizeof err)};
+  if (n <= 0) return std::nullopt;
+  return child_error(std::string_view(buf, static_cast<size_t>(n)));
 }
 
 // Puts back what supervise() changed in this process.
