@@ -62,7 +62,7 @@
 #
 # compile (bw-bench-seccomp compile). seccomp::compile() per engine, interleaved, median of -m
 # runs: with no cache (the engine alone); into an empty cache directory (the first container
-# start with this profile: compile, then store with fsync), on a tmpfs and, when /run is not a
+# start with this profile: compile, then store), on a tmpfs and, when /run is not a
 # tmpfs here, on /run's filesystem too (where bulwark-run keeps its cache); and a warm cache hit
 # (every later start). Target: a warm hit under 0.2 ms. bulwark-run's start, end to end, is
 # tests/bench/start_latency.sh.
@@ -195,7 +195,7 @@ if has compile; then
   echo "== 2. Compile time"
   set -- --cache-dir "$work/cache"
   # bulwark-run's cache lives in /run/bulwark; when /run is not a tmpfs here, storing a
-  # program costs what that filesystem's fsync costs: measure there too.
+  # program costs what a write to that filesystem costs: measure there too.
   if [ "$(stat -f -c %T /run)" != tmpfs ]; then
     run_dir=$(mktemp -d /run/bw-bench-seccomp.XXXXXX)
     set -- "$@" --cache-dir "$run_dir/cache"

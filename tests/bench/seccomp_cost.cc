@@ -60,6 +60,9 @@
 // Exit status: 0 done (also when a target is missed: the script decides),
 // 1 a failure, 2 a usage error. The lines of `cost` and `compile` that start
 // with "  target " carry PASS or MISS, for the script to count.
+
+#include "seccomp_bench.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -74,7 +77,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -91,163 +93,18 @@
 #include <string>
 #include <thread>
 #include <vector>
-
 #include "base/file.h"
 #include "oci/spec.h"
 #include "seccomp/bpf.h"
 #include "seccomp/seccomp.h"
 #include "seccomp/supervise.h"
-
 extern char** environ;
 
-namespace {
-
-namespace sc = bw::seccomp;
-
-#if defined(__x86_64__)
-constexpr uint32_t kNativeArch = AUDIT_ARCH_X86_64;
-constexpr uint32_t kCompatArch = AUDIT_ARCH_I386;
-constexpr const char* kNativeName = "x86_64";
-constexpr const char* kCompatName = "x86";
-#elif defined(__aarch64__)
-constexpr uint32_t kNativeArch = AUDIT_ARCH_AARCH64;
-constexpr uint32_t kCompatArch = AUDIT_ARCH_ARM;
-constexpr const char* kNativeName = "aarch64";
-constexpr const char* kCompatName = "arm";
-#else
-constexpr uint32_t kNativeArch = 0;  // the instruction view is skipped
-constexpr uint32_t kCompatArch = 0;
-constexpr const char* kNativeName = "native";
-constexpr const char* kCompatName = "compat";
-#endif
-
-// moby's default bounding set (oci/caps/defaults.go), as `bulwark-seccomp`
-// resolves Docker profiles without --caps.
-const std::vector<std::string> kDockerDefaultCaps = {
-    "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",  "CAP_MKNOD",
-    "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"};
-
-constexpr sc::Engine kEngines[] = {sc::Engine::bulwark, sc::Engine::libseccomp_linear,
-                                   sc::Engine::libseccomp_tree};
-constexpr size_t kBulwark = 0, kLinear = 1, kTree = 2;
-
-int usage() {
-  std::fputs(
-      "usage: bw-bench-seccomp cost --profile DOCKER_PROFILE [--rounds R] [--bursts B]\n"
-      "                             [--calls C] [--tolerance PCT] [--cpu N] [--raw FILE]\n"
-      "       bw-bench-seccomp compile --profile DOCKER_PROFILE [--runs N] [--cache-dir DIR]...\n"
-      "       bw-bench-seccomp loop N [getppid|mount]\n"
-      "       bw-bench-seccomp supervise N [--rounds R]\n"
-      "       bw-bench-seccomp time OUT STATUS CMD [ARG...]\n",
-      stderr);
-  return 2;
-}
-
-int fail(const std::string& what) {
-  std::fprintf(stderr, "bw-bench-seccomp: %s\n", what.c_str());
-  return 1;
-}
-
-double now_ns() {
-  struct timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-// "--name value" options after the subcommand; positional words are kept.
-struct Args {
-  std::vector<std::pair<std::string, std::string>> opts;
-  std::vector<std::string> words;
-  bool ok = true;
-
-  Args(int argc, char** argv, int first) {
-    for (int i = first; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a.rfind("--", 0) == 0) {
-        if (i + 1 >= argc) {
-          ok = false;
-          return;
-        }
-        opts.emplace_back(a.substr(2), argv[++i]);
-      } else {
-        words.push_back(a);
-      }
-    }
-  }
-  std::vector<std::string> all(const std::string& name) const {
-    std::vector<std::string> out;
-    for (const auto& [k, v] : opts)
-      if (k == name) out.push_back(v);
-    return out;
-  }
-  std::string get(const std::string& name, const std::string& fallback = "") const {
-    for (const auto& [k, v] : opts)
-      if (k == name) return v;
-    return fallback;
-  }
-  bool only(std::initializer_list<const char*> known) const {
-    for (const auto& [k, v] : opts) {
-      bool found = false;
-      for (const char* n : known) found |= k == n;
-      if (!found) return false;
-    }
-    return true;
-  }
-};
-
-// A positive integer, or -1.
-long parse_count(const std::string& s) {
-  if (s.empty() || s.size() > 12) return -1;
-  for (char c : s)
-    if (c < '0' || c > '9') return -1;
-  long v = std::atol(s.c_str());
-  return v > 0 ? v : -1;
-}
-
-bw::Result<bw::oci::Seccomp> docker_section(const std::string& path) {
-  BW_ASSIGN_OR_RETURN(std::string text, bw::read_file(path));
-  return bw::with_context(sc::from_docker_profile(text, kDockerDefaultCaps, ""), path);
-}
-
-std::string arch_list(const bw::oci::Seccomp& s) {
-  std::string out;
-  for (const std::string& a : s.architectures) {
-    std::string n = a.rfind("SCMP_ARCH_", 0) == 0 ? a.substr(10) : a;
-    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out += (out.empty() ? "" : "+") + n;
-  }
-  return out.empty() ? "native only" : out;
-}
+namespace bw_bench {
 
 // ---------------------------------------------------------------------------
 // cost
 
-enum Row : size_t { kAllowedCached, kAllowedBpf, kArgPersonality, kArgSocket, kDenied, kRows };
-
-struct RowInfo {
-  const char* name;
-  const char* call;
-  long nr;
-  std::array<uint64_t, 6> args;
-};
-
-const RowInfo kRowInfo[kRows] = {
-    {"allowed (cached)", "getppid()", SYS_getppid, {}},
-    {"allowed (BPF)", "getppid(), cache off", SYS_getppid, {}},
-    {"arg personality", "personality(0xffffffff)", SYS_personality, {0xffffffffULL}},
-    // An invalid type: the kernel answers EINVAL at once, after the filter
-    // has checked the domain.
-    {"arg socket", "socket(AF_UNIX, 0xff, 0)", SYS_socket, {AF_UNIX, 0xff}},
-    {"denied", "mount(0, 0, 0, 0, 0)", SYS_mount, {}},
-};
 
 // A filter that reads args[0] is never constant for the kernel's emulator, so
 // its bitmap is empty, and the bitmap of the newest filter is the only one
@@ -257,9 +114,6 @@ std::vector<struct sock_filter> cache_defeater() {
           BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
 }
 
-inline long raw_call(const RowInfo& r) {
-  return ::syscall(r.nr, r.args[0], r.args[1], r.args[2], r.args[3], r.args[4], r.args[5]);
-}
 
 // A warm-up, then `calls` timed calls; ns per call.
 double time_row(const RowInfo& r, long calls) {
@@ -491,32 +345,6 @@ int cached_numbers(const std::vector<struct sock_filter>& prog, uint32_t arch) {
   int n = 0;
   for (uint32_t nr = 0; nr < 1024; ++nr) n += kernel_const_allow(prog, nr, arch);
   return n;
-}
-
-std::string fmt(double v, int prec = 1) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
-
-// Paired differences d (bulwark - tree, one per round): a distribution-free
-// 95% confidence interval for their median, from the order statistics the
-// sign test allows (the whole range when there are too few rounds).
-std::pair<double, double> median_ci(std::vector<double> d) {
-  std::sort(d.begin(), d.end());
-  size_t n = d.size();
-  if (n == 0) return {0, 0};
-  // Largest k with P(Binomial(n, 1/2) <= k - 1) <= 0.025.
-  size_t k = 0;
-  double cdf = 0, p = std::pow(0.5, static_cast<double>(n));  // P(X = 0)
-  for (size_t j = 0; j < n; ++j) {
-    cdf += p;
-    if (cdf > 0.025) break;
-    k = j + 1;
-    p = p * static_cast<double>(n - j) / static_cast<double>(j + 1);
-  }
-  if (k == 0) return {d.front(), d.back()};
-  return {d[k - 1], d[n - k]};
 }
 
 int cmd_cost(const Args& a) {
@@ -759,314 +587,9 @@ int cmd_cost(const Args& a) {
   return 0;
 }
 
-// ---------------------------------------------------------------------------
-// compile
+}  // namespace bw_bench
 
-// Removes the regular files in dir (the cache's <key>.bpf and temporaries).
-void empty_dir(const std::string& dir) {
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name == "." || name == "..") continue;
-      ::unlink((dir + "/" + name).c_str());
-    }
-    ::closedir(d);
-  }
-}
-
-bool dir_is_empty(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return false;
-  bool empty = true;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") empty = false;
-  }
-  ::closedir(d);
-  return empty;
-}
-
-// A cache directory for the benchmark: DIR (new, or empty) or a new one under
-// $TMPDIR; emptied, and removed when made here, on destruction.
-class ScratchDir {
- public:
-  bw::Result<void> open(std::string dir) {
-    if (dir.empty()) {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/bw-bench-seccomp.XXXXXX";
-      std::vector<char> buf(templ.begin(), templ.end());
-      buf.push_back('\0');
-      if (!::mkdtemp(buf.data())) return bw::sys_error("mkdtemp %s", templ.c_str());
-      dir = buf.data();
-      made_ = true;
-    } else if (::mkdir(dir.c_str(), 0700) == 0) {
-      made_ = true;
-    } else if (errno != EEXIST || !dir_is_empty(dir)) {
-      return bw::make_error(0, "--cache-dir %s: must be a new or empty directory", dir.c_str());
-    }
-    path_ = dir;
-    return {};
-  }
-  ~ScratchDir() {
-    if (path_.empty()) return;
-    empty_dir(path_);
-    if (made_) ::rmdir(path_.c_str());
-  }
-  const std::string& path() const { return path_; }
-  // "tmpfs", "ext4", ... for the report.
-  std::string fs_type() const {
-    struct statfs st {};
-    if (::statfs(path_.c_str(), &st) < 0) return "?";
-    switch (static_cast<unsigned long>(st.f_type)) {
-      case 0x01021994: return "tmpfs";
-      case 0xEF53: return "ext4";
-      case 0x58465342: return "xfs";
-      case 0x9123683E: return "btrfs";
-      case 0x794c7630: return "overlay";
-      default: return bw::strf("fs %#lx", static_cast<unsigned long>(st.f_type));
-    }
-  }
-
- private:
-  std::string path_;
-  bool made_ = false;
-};
-
-int cmd_compile(const Args& a) {
-  if (!a.only({"profile", "runs", "cache-dir"}) || !a.words.empty()) return usage();
-  const std::string profile = a.get("profile");
-  const long runs = parse_count(a.get("runs", "50"));
-  if (profile.empty() || runs < 1) return usage();
-  // The cache directories: the first also serves the warm runs.
-  std::vector<std::string> dir_args = a.all("cache-dir");
-  if (dir_args.empty()) dir_args.push_back("");
-  std::vector<std::unique_ptr<ScratchDir>> dirs;
-  for (const std::string& d : dir_args) {
-    dirs.push_back(std::make_unique<ScratchDir>());
-    if (auto r = dirs.back()->open(d); !r) return fail(r.error().text());
-  }
-
-  // Reading and resolving the Docker profile, for scale; not part of compile().
-  auto text = bw::read_file(profile);
-  if (!text) return fail(text.error().text());
-  std::vector<double> resolve;
-  bw::oci::Seccomp section;
-  for (long i = 0; i < runs; ++i) {
-    double t0 = now_ns();
-    auto s = sc::from_docker_profile(*text, kDockerDefaultCaps, "");
-    resolve.push_back(now_ns() - t0);
-    if (!s) return fail(profile + ": " + s.error().text());
-    section = std::move(*s);
-  }
-  size_t names = 0;
-  for (const auto& rule : section.syscalls) names += rule.names.size();
-
-  // One warm-up compile per engine and directory (page faults, libseccomp's
-  // tables), which also checks that the cache works there.
-  size_t insns[3];
-  for (const auto& dir : dirs) {
-    for (size_t e = 0; e < 3; ++e) {
-      auto f = sc::compile(section, dir->path(), kEngines[e]);
-      if (!f) return fail(std::string("compile (") + sc::engine_name(kEngines[e]) + "): " + f.error().text());
-      if (!f->cache_warning.empty()) return fail("the cache is not usable: " + f->cache_warning);
-      auto again = sc::compile(section, dir->path(), kEngines[e]);
-      bool same = again && again->program.size() == f->program.size() &&
-                  std::memcmp(again->program.data(), f->program.data(),
-                              f->program.size() * sizeof(struct sock_filter)) == 0;
-      if (!again || !again->from_cache || !same)
-        return fail(std::string("a second compile (") + sc::engine_name(kEngines[e]) +
-                    ") did not come from the cache in " + dir->path());
-      insns[e] = f->program.size();
-    }
-    empty_dir(dir->path());
-  }
-
-  // cold[e]: no cache; store[d][e]: into empty cache directory d (compile +
-  // store); warm[e]: cache hit. Engines rotate from run to run.
-  std::vector<double> cold[3], warm[3];
-  std::vector<std::array<std::vector<double>, 3>> store(dirs.size());
-  for (long i = 0; i < runs; ++i) {
-    for (size_t k = 0; k < 3; ++k) {
-      size_t e = (k + static_cast<size_t>(i)) % 3;
-      double t0 = now_ns();
-      auto f = sc::compile(section, "", kEngines[e]);
-      cold[e].push_back(now_ns() - t0);
-      if (!f) return fail(f.error().text());
-    }
-  }
-  for (size_t d = 0; d < dirs.size(); ++d) {
-    for (long i = 0; i < runs; ++i) {
-      for (size_t k = 0; k < 3; ++k) {
-        size_t e = (k + static_cast<size_t>(i)) % 3;
-        empty_dir(dirs[d]->path());
-        double t0 = now_ns();
-        auto f = sc::compile(section, dirs[d]->path(), kEngines[e]);
-        store[d][e].push_back(now_ns() - t0);
-        if (!f || f->from_cache || !f->cache_warning.empty())
-          return fail("compile into the empty cache " + dirs[d]->path() + " failed");
-      }
-    }
-  }
-  // Warm: all three programs in the first directory (the loop above left one).
-  const std::string& warm_dir = dirs.front()->path();
-  for (size_t e = 0; e < 3; ++e) {
-    auto f = sc::compile(section, warm_dir, kEngines[e]);
-    if (!f) return fail(f.error().text());
-  }
-  for (long i = 0; i < runs * 10; ++i) {
-    for (size_t k = 0; k < 3; ++k) {
-      size_t e = (k + static_cast<size_t>(i)) % 3;
-      double t0 = now_ns();
-      auto f = sc::compile(section, warm_dir, kEngines[e]);
-      warm[e].push_back(now_ns() - t0);
-      if (!f || !f->from_cache) return fail("the warm compile missed the cache");
-    }
-  }
-
-  auto ms = [](double ns) { return fmt(ns / 1e6, 3); };
-  std::printf("Compile time of Docker's default profile (%s; %zu rules naming %zu syscalls after\n"
-              "resolution for Docker's default capabilities): seccomp::compile(), median of %ld runs\n"
-              "per engine (warm: %ld), engines interleaved\n",
-              arch_list(section).c_str(), section.syscalls.size(), names, runs, runs * 10);
-  std::printf("Resolving the Docker profile (from_docker_profile, not part of compile): %s ms\n\n",
-              ms(median(resolve)).c_str());
-  std::printf("%-18s %6s %10s %9s", "engine", "insns", "no cache", "x bulwark");
-  for (const auto& dir : dirs) std::printf(" %14s", ("store, " + dir->fs_type()).c_str());
-  std::printf(" %9s\n", "warm");
-  double b_cold = median(cold[kBulwark]);
-  for (size_t e = 0; e < 3; ++e) {
-    std::printf("%-18s %6zu %10s %9s", sc::engine_name(kEngines[e]), insns[e], ms(median(cold[e])).c_str(),
-                fmt(median(cold[e]) / b_cold, 2).c_str());
-    for (size_t d = 0; d < dirs.size(); ++d) std::printf(" %14s", ms(median(store[d][e])).c_str());
-    std::printf(" %9s\n", ms(median(warm[e])).c_str());
-  }
-  std::printf("  (ms. no cache: the engine alone. store: into an empty cache directory on that\n"
-              "   filesystem, the first container start with this profile; the cache fsyncs the\n"
-              "   file and the directory. warm: later starts: key, read, checksum)\n");
-  std::printf("\nTargets:\n");
-  double w = median(warm[kBulwark]);
-  std::printf("  target warm-cache compile() (bulwark) < 0.2 ms: %s ms  %s\n", ms(w).c_str(),
-              w < 0.2e6 ? "PASS" : "MISS");
-  return 0;
-}
-
-// ---------------------------------------------------------------------------
-// loop and supervise
-
-int cmd_loop(const Args& a) {
-  if (!a.opts.empty() || a.words.empty() || a.words.size() > 2) return usage();
-  long n = parse_count(a.words[0]);
-  std::string what = a.words.size() > 1 ? a.words[1] : "getppid";
-  if (n < 1 || (what != "getppid" && what != "mount")) return usage();
-  const RowInfo& r = kRowInfo[what == "mount" ? kDenied : kAllowedCached];
-  for (long i = 0; i < n; ++i) raw_call(r);
-  return 0;
-}
-
-// fork + exec + wait, wall time in ns.
-bw::Result<double> run_bare(const std::vector<std::string>& argv) {
-  std::vector<char*> v;
-  for (const std::string& s : argv) v.push_back(const_cast<char*>(s.c_str()));
-  v.push_back(nullptr);
-  std::fflush(nullptr);
-  double t0 = now_ns();
-  pid_t pid = ::fork();
-  if (pid < 0) return bw::sys_error("fork");
-  if (pid == 0) {
-    ::execve(v[0], v.data(), environ);
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  double t = now_ns() - t0;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return bw::make_error(0, "%s failed (status %#x)", argv[0].c_str(), status);
-  return t;
-}
-
-// `time OUT STATUS CMD...`: like bw-bench-time, but for commands whose
-// expected exit status is not 0 (`check` exits 1 when it found denials), and
-// without the resident-set figure.
-int cmd_time(int argc, char** argv) {
-  if (argc < 5) return usage();
-  const std::string out = argv[2];
-  const std::string want_text = argv[3];
-  long want = want_text == "0" ? 0 : parse_count(want_text);
-  if (want < 0 || want > 255) return usage();
-  std::fflush(nullptr);
-  double t0 = now_ns();
-  pid_t pid = ::fork();
-  if (pid < 0) return fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::execvp(argv[4], argv + 4);
-    std::fprintf(stderr, "bw-bench-seccomp: %s: %s\n", argv[4], std::strerror(errno));
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  double t = now_ns() - t0;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
-    return fail(bw::strf("%s %s (expected status %ld)", argv[4],
-                         WIFEXITED(status) ? bw::strf("exited with status %d", WEXITSTATUS(status)).c_str()
-                                           : bw::strf("was killed by signal %d", WTERMSIG(status)).c_str(),
-                         want));
-  std::FILE* f = std::fopen(out.c_str(), "ae");
-  if (!f || std::fprintf(f, "%.0f\n", t) < 0 || std::fclose(f) != 0)
-    return fail(out + ": " + std::strerror(errno));
-  return 0;
-}
-
-int cmd_supervise(const Args& a) {
-  if (!a.only({"rounds"}) || a.words.size() != 1) return usage();
-  long n = parse_count(a.words[0]);
-  long rounds = parse_count(a.get("rounds", "5"));
-  if (n < 1 || rounds < 1) return usage();
-  char self[4096];
-  ssize_t len = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (len <= 0) return fail(std::string("readlink /proc/self/exe: ") + std::strerror(errno));
-  self[len] = '\0';
-  std::vector<std::string> argv = {self, "loop", std::to_string(n)};
-
-  std::vector<double> bare, sup;
-  uint64_t notified = 0;
-  bool sync = false;
-  for (long i = 0; i < rounds; ++i) {
-    for (int k = 0; k < 2; ++k) {
-      if ((k + i) % 2 == 0) {
-        auto t = run_bare(argv);
-        if (!t) return fail(t.error().text());
-        bare.push_back(*t);
-      } else {
-        sc::SuperviseOptions opts;
-        opts.argv = argv;
-        uint64_t seen = 0;
-        double t0 = now_ns();
-        auto res = sc::supervise(opts, [&seen](const sc::Notification&) {
-          ++seen;
-          return 0;
-        });
-        sup.push_back(now_ns() - t0);
-        if (!res) return fail("supervise: " + res.error().text());
-        if (res->status.signaled || res->status.code != 0) return fail("the supervised loop failed");
-        notified = res->notifications;
-        sync = res->sync_wake_up;
-      }
-    }
-  }
-  double b = median(bare), s = median(sup);
-  std::printf("seccomp::supervise() alone (observer does nothing), %ld rounds interleaved:\n", rounds);
-  std::printf("  bw-bench-seccomp loop %ld: bare %s ms, supervised %s ms (%sx); %llu calls notified\n",
-              n, fmt(b / 1e6, 2).c_str(), fmt(s / 1e6, 2).c_str(), fmt(s / b, 1).c_str(),
-              static_cast<unsigned long long>(notified));
-  std::printf("  per notification round trip: %s us; SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: %s\n",
-              fmt((s - b) / 1e3 / static_cast<double>(notified ? notified : 1), 2).c_str(),
-              sync ? "on" : "off (kernel before 6.6)");
-  return 0;
-}
-
-}  // namespace
+using namespace bw_bench;
 
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
