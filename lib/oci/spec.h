@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/result.h"
@@ -256,6 +258,9 @@ struct Spec {
 };
 
 const char* namespace_type_name(NamespaceType t);
+// Every Linux capability name ("CAP_CHOWN" ... "CAP_CHECKPOINT_RESTORE"),
+// the set validation accepts and `features` reports.
+std::span<const std::string_view> capability_names();
 // CLONE_NEW* flag of a namespace type.
 int namespace_clone_flag(NamespaceType t);
 

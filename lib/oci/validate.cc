@@ -512,4 +512,6 @@ Result<void> validate_spec(const Spec& spec) {
   return {};
 }
 
+std::span<const std::string_view> capability_names() { return kCapabilities; }
+
 }  // namespace bw::oci
