@@ -67,6 +67,11 @@ std::string host_link(const std::string& path);
 // Polls `cond` every 20 ms until it holds or `timeout_s` passes; its last answer.
 bool wait_until(const std::function<bool()>& cond, int timeout_s = 10);
 
+// /proc/PID/NAME of the host.
+std::string proc_file(pid_t pid, const std::string& name);
+// Waits until `pid` runs bw-probe (start and exec may return before the exec).
+bool wait_for_probe(pid_t pid);
+
 // Starts argv[0] (an absolute path) with stdin fed from `input` (/dev/null when
 // empty) and stdout/stderr captured. Fds other than 0-2 are not inherited,
 // except `pass_fds`: pass_fds[i] (>= 3) becomes fd 3 + i of the command.
@@ -175,5 +180,17 @@ class TestBundle {
   nlohmann::json config_;
   int next_id_ = 0;
 };
+
+// Lifecycle steps the end-to-end tests share.
+// `state ID` as JSON (null when it fails; `raw` gets the run when given).
+nlohmann::json state_of(TestBundle& b, const std::string& id, RunResult* raw = nullptr);
+// The pid of a state, 0 when it has none.
+pid_t pid_of(const nlohmann::json& state);
+// run --detach of `probe_args` (extra runtime options before the id); the
+// container's host pid once it runs bw-probe (0 on failure).
+pid_t run_detached(TestBundle& b, const std::string& id, const std::vector<std::string>& probe_args,
+                   const std::vector<std::string>& options = {});
+// delete --force, then checks that nothing of the container is left.
+void remove_container(TestBundle& b, const std::string& id, pid_t pid);
 
 }  // namespace bw::test

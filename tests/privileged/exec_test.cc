@@ -25,10 +25,6 @@ using Clock = std::chrono::steady_clock;
 
 class ExecTest : public RuntimeTest {};
 
-std::string proc_file(pid_t pid, const std::string& name) {
-  return host_file("/proc/" + std::to_string(pid) + "/" + name);
-}
-
 // The value of a `Key:` line of /proc/PID/status, blanks squashed.
 std::string proc_status_field(pid_t pid, const std::string& key) {
   std::istringstream in(proc_file(pid, "status"));
@@ -42,24 +38,6 @@ std::string proc_status_field(pid_t pid, const std::string& key) {
   return "";
 }
 
-json state_of(TestBundle& b, const std::string& id) {
-  RunResult r = b.run_runtime({"state", id});
-  if (!r.ok()) return json();
-  json j = json::parse(r.out, nullptr, false);
-  return j.is_discarded() ? json() : j;
-}
-
-pid_t pid_of(const json& state) {
-  return state.is_object() && state.contains("pid") && state["pid"].is_number_integer()
-             ? state["pid"].get<pid_t>()
-             : 0;
-}
-
-// Waits until `pid` runs bw-probe (start and exec may return before the exec).
-bool wait_for_probe(pid_t pid) {
-  return wait_until([&] { return proc_file(pid, "comm") == "bw-probe\n"; });
-}
-
 void set_all_caps(json& config, const std::vector<std::string>& caps) {
   for (const char* set : {"bounding", "effective", "permitted", "inheritable", "ambient"})
     config["process"]["capabilities"][set] = caps;
@@ -71,25 +49,6 @@ json mkdir_denying_profile() {
     "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
     "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
   })");
-}
-
-// run --detach of `probe_args`; returns the container's host pid (0 on failure).
-pid_t run_detached(TestBundle& b, const std::string& id, const std::vector<std::string>& probe_args) {
-  b.set_probe_args(probe_args);
-  b.write();
-  RunResult r = b.run_runtime({"run", "--detach", "--bundle", b.path(), id});
-  EXPECT_EQ(r.status, 0) << r.describe();
-  json st = b.wait_for_status(id, "running");
-  EXPECT_EQ(st.value("status", ""), "running") << st.dump();
-  pid_t pid = pid_of(st);
-  EXPECT_TRUE(pid > 0 && wait_for_probe(pid)) << st.dump();
-  return pid;
-}
-
-void remove_container(TestBundle& b, const std::string& id, pid_t pid) {
-  RunResult r = b.run_runtime({"delete", "--force", id});
-  EXPECT_EQ(r.status, 0) << r.describe();
-  EXPECT_TRUE(b.nothing_left_behind(id, pid));
 }
 
 const std::vector<std::string> kNamespaces = {"pid", "mnt", "net", "ipc", "uts", "cgroup"};

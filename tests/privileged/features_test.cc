@@ -44,51 +44,6 @@ bool host_exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-std::string proc_file(pid_t pid, const std::string& name) {
-  return host_file("/proc/" + std::to_string(pid) + "/" + name);
-}
-
-bool wait_for_probe(pid_t pid) {
-  return wait_until([&] { return proc_file(pid, "comm") == "bw-probe\n"; });
-}
-
-json state_of(TestBundle& b, const std::string& id) {
-  RunResult r = b.run_runtime({"state", id});
-  if (!r.ok()) return json();
-  json j = json::parse(r.out, nullptr, false);
-  return j.is_discarded() ? json() : j;
-}
-
-pid_t pid_of(const json& state) {
-  return state.is_object() && state.contains("pid") && state["pid"].is_number_integer()
-             ? state["pid"].get<pid_t>()
-             : 0;
-}
-
-// run --detach of `probe_args` (extra runtime options before the id);
-// returns the container's host pid (0 on failure).
-pid_t run_detached(TestBundle& b, const std::string& id, const std::vector<std::string>& probe_args,
-                   const std::vector<std::string>& options = {}) {
-  b.set_probe_args(probe_args);
-  b.write();
-  std::vector<std::string> args = {"run", "--detach", "--bundle", b.path()};
-  args.insert(args.end(), options.begin(), options.end());
-  args.push_back(id);
-  RunResult r = b.run_runtime(args);
-  EXPECT_EQ(r.status, 0) << r.describe();
-  json st = b.wait_for_status(id, "running");
-  EXPECT_EQ(st.value("status", ""), "running") << st.dump();
-  pid_t pid = pid_of(st);
-  EXPECT_TRUE(pid > 0 && wait_for_probe(pid)) << st.dump();
-  return pid;
-}
-
-void remove_container(TestBundle& b, const std::string& id, pid_t pid) {
-  RunResult r = b.run_runtime({"delete", "--force", id});
-  EXPECT_EQ(r.status, 0) << r.describe();
-  EXPECT_TRUE(b.nothing_left_behind(id, pid));
-}
-
 // Refused before anything was set up: non-zero, the reason on stderr, and
 // nothing of the container anywhere.
 void expect_refused(TestBundle& b, const std::vector<std::string>& verb_and_options,

@@ -19,28 +19,11 @@ using Clock = std::chrono::steady_clock;
 
 class LifecycleTest : public RuntimeTest {};
 
-std::string proc_field(pid_t pid, const std::string& file) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Waits until `pid` runs bw-probe (start may return before the exec).
-bool wait_for_probe(pid_t pid) {
-  auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < deadline) {
-    if (proc_field(pid, "comm") == "bw-probe\n") return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 // Waits until `pid` has a handler for `sig` (so PID 1 will not ignore it).
 bool wait_for_handler(pid_t pid, int sig) {
   auto deadline = Clock::now() + std::chrono::seconds(10);
   while (Clock::now() < deadline) {
-    std::istringstream in(proc_field(pid, "status"));
+    std::istringstream in(proc_file(pid, "status"));
     for (std::string line; std::getline(in, line);) {
       if (line.rfind("SigCgt:", 0) == 0 &&
           (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1) & 1))
@@ -49,20 +32,6 @@ bool wait_for_handler(pid_t pid, int sig) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
-}
-
-json state_of(TestBundle& b, const std::string& id, RunResult* raw = nullptr) {
-  RunResult r = b.run_runtime({"state", id});
-  if (raw) *raw = r;
-  if (!r.ok()) return json();
-  json j = json::parse(r.out, nullptr, false);
-  return j.is_discarded() ? json() : j;
-}
-
-pid_t pid_of(const json& state) {
-  return state.is_object() && state.contains("pid") && state["pid"].is_number_integer()
-             ? state["pid"].get<pid_t>()
-             : 0;
 }
 
 // create + start of `probe_args`; returns the container's host pid (0 on failure).
@@ -104,7 +73,7 @@ TEST_F(LifecycleTest, CreateStartKillDelete) {
   pf >> from_file;
   EXPECT_EQ(from_file, pid) << "--pid-file";
   // Created is not started: the probe must not run before `start`.
-  EXPECT_NE(proc_field(pid, "comm"), "bw-probe\n");
+  EXPECT_NE(proc_file(pid, "comm"), "bw-probe\n");
 
   r = b.run_runtime({"start", id});
   ASSERT_EQ(r.status, 0) << r.describe();
