@@ -96,6 +96,15 @@ update_test_init() {
   echo "bulwark-update: $BU; temporary directory $T"
 }
 
+# For a test that runs part of itself again in another namespace (unshare):
+# the child uses the parent's $T and $BU (exported) and leaves the cleanup to
+# the parent.
+update_test_child_init() {
+  [ -n "${T:-}" ] && [ -d "$T" ] || { echo "FAIL: no exported \$T in the child" >&2; exit 1; }
+  [ -x "${BU:-}" ] || { echo "FAIL: no exported \$BU in the child" >&2; exit 1; }
+  NGINX_PID=""
+}
+
 # Deployment roots are immutable: clear the attribute of those under DIR.
 unlock_deployments() {
   find "$1" -type d -path '*/ostree/deploy/*/deploy/*' -prune -print0 2>/dev/null |
@@ -161,8 +170,9 @@ make_repo() {
 
 # commit_tree REPO TREE VERSION [ARGS...]: prints the new commit's checksum.
 # Signed with the main key unless ARGS has its own --key, or --unsigned.
+# The branch is $REF, or $COMMIT_BRANCH when set.
 commit_tree() {
-  local repo=$1 tree=$2 version=$3 a sign=1 args=()
+  local repo=$1 tree=$2 version=$3 a sign=1 args=() branch=${COMMIT_BRANCH:-$REF}
   shift 3
   for a in "$@"; do
     case $a in
@@ -172,7 +182,7 @@ commit_tree() {
     esac
   done
   [ "$sign" = 1 ] && args+=(--key "$T/keys/main.sec")
-  "$BU" commit --repo "$repo" --branch "$REF" --tree "$tree" --version "$version" "${args[@]}" \
+  "$BU" commit --repo "$repo" --branch "$branch" --tree "$tree" --version "$version" "${args[@]}" \
     >"$T/pub.out" 2>"$T/pub.err" ||
     fail "bulwark-update commit --version $version ${args[*]}: $(cat "$T/pub.err" "$T/pub.out")"
   local csum
@@ -181,9 +191,16 @@ commit_tree() {
   echo "$csum"
 }
 
+PUBLISHED=0
 publish() {
   "$BU" publish --repo "$1" --key "$T/keys/main.sec" >"$T/pub.out" 2>&1 ||
     fail "bulwark-update publish --repo $1: $(cat "$T/pub.out")"
+  # nginx's Last-Modified and ETag have a resolution of one second: two
+  # publications within a second could look unchanged to a client that
+  # revalidates its cached summary. Give each publication its own second.
+  PUBLISHED=$((PUBLISHED + 1))
+  touch -d "@$(($(date +%s) + PUBLISHED))" "$1/summary"
+  [ ! -e "$1/summary.sig" ] || touch -d "@$(($(date +%s) + PUBLISHED))" "$1/summary.sig"
 }
 
 # set_served_ref REPO COMMIT: points $REF at COMMIT (as an attacker or a
@@ -288,6 +305,14 @@ make_sysroot() {
       ostree --repo="$dir/ostree/repo" refs --create="$REF" "$commit" &&
       ostree admin deploy --sysroot "$dir" --os "$OS" "$REF"
   } >"$T/make_sysroot.log" 2>&1 || fail "making the sysroot $dir: $(cat "$T/make_sysroot.log")"
+  # The README has the agent trust the keys of the OS image (the deployment's
+  # /usr/lib/bulwark/update/trusted.d, shipped by make_tree). bulwark-update
+  # as written reads trust.keys under --sysroot instead, where a real sysroot
+  # has no /usr: the main key is put there too, so that every test but key
+  # rotation (which needs keys to come from the image) exercises the rest.
+  # Under the README's rule this directory is not read and changes nothing.
+  mkdir -p "$dir/usr/lib/bulwark/update/trusted.d"
+  cp "$T/keys/main.pub" "$dir/usr/lib/bulwark/update/trusted.d/main.pub"
   # An empty GRUB environment block (1024 bytes), as the image ships it.
   mkdir -p "$dir/boot/grub"
   {
