@@ -108,11 +108,24 @@ std::vector<CmdlineParam> KernelCmdline::with_prefix(std::string_view prefix) co
 }
 
 Result<int> parse_seconds(const std::string& what, const std::string& value, int max) {
+  return parse_seconds(what, value, 0, max);
+}
+
+Result<int> parse_seconds(const std::string& what, const std::string& value, int min, int max) {
   auto n = parse_int(value);
-  if (!n || *n < 0 || *n > max)
-    return make_error(EINVAL, "%s: expected a whole number of seconds from 0 to %d, found '%s'",
-                      what.c_str(), max, value.c_str());
+  if (!n || *n < min || *n > max)
+    return make_error(EINVAL, "%s: expected a whole number of seconds from %d to %d, found '%s'",
+                      what.c_str(), min, max, value.c_str());
   return static_cast<int>(*n);
+}
+
+Result<std::optional<int>> boot_deadline_ms(const KernelCmdline& cmdline, int max_s) {
+  constexpr const char* kKey = "bulwark.boot_deadline";
+  if (!cmdline.has(kKey)) return std::optional<int>();
+  auto v = cmdline.get(kKey);
+  if (!v) return make_error(EINVAL, "%s: expected a whole number of seconds from 1 to %d, found no value", kKey, max_s);
+  BW_ASSIGN_OR_RETURN(int s, parse_seconds(kKey, *v, 1, max_s));
+  return std::optional<int>(s * 1000);
 }
 
 }  // namespace bw::init

@@ -8,7 +8,7 @@
 //   root=, rootfstype=, rootflags=, ro, rw, ostree=, init=      (rd stage)
 //   bulwark.modules=a,b  bulwark.rootwait=SEC                    (rd stage)
 //   bulwark.hostname=NAME  bulwark.watchdog=SEC  bulwark.watchdog_device=PATH
-//   bulwark.debug
+//   bulwark.boot_deadline=SEC  bulwark.debug
 #pragma once
 
 #include <optional>
@@ -55,5 +55,11 @@ class KernelCmdline {
 // Parses a whole number of seconds for a cmdline or config value ("30");
 // `what` names it in the error ("bulwark.watchdog").
 Result<int> parse_seconds(const std::string& what, const std::string& value, int max);
+// The same with a lower bound other than 0.
+Result<int> parse_seconds(const std::string& what, const std::string& value, int min, int max);
+
+// bulwark.boot_deadline=SEC (1 to max_s): the boot verdict's deadline in
+// milliseconds; nullopt when the key is absent.
+Result<std::optional<int>> boot_deadline_ms(const KernelCmdline& cmdline, int max_s);
 
 }  // namespace bw::init
