@@ -200,12 +200,14 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
                       cfg.ref.c_str(), c.os.c_str(), cfg.os.c_str());
   if (c.sequence == 0)
     return make_error(EINVAL, "commit %s carries no bulwark.sequence: refusing it (anti-rollback)", checksum.c_str());
-  // Already deployed: nothing to do (and not a refusal).
-  for (auto* d : deployments())
-    if (checksum == ostree_deployment_get_csum(d)) {
+  // Already deployed: nothing to do (and not a refusal). When it is not the
+  // default it was rolled back, and it is not taken again.
+  auto deps = deployments();
+  for (size_t i = 0; i < deps.size(); ++i)
+    if (checksum == ostree_deployment_get_csum(deps[i])) {
       rec.ok = true;
       rec.available = false;
-      rec.error = "";
+      if (i > 0) rec.error = "deployed but rolled back; waiting for a newer version";
       return rec;
     }
   for (const auto& f : state_.failed)
@@ -228,6 +230,11 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
 }
 
 Result<CheckRecord> Agent::check() {
+  // A check that finds nothing new returns to these states: they describe
+  // the deployments, not the last check.
+  State before = state_.state;
+  std::string before_reason = state_.reason;
+  bool keep = before == State::pending_reboot || before == State::trial_boot || before == State::rolled_back;
   transition(State::checking, "checking " + opts_.config.url + " for " + opts_.config.ref);
   auto keys = trusted_keys();
   if (!keys) return fail(keys.error());
@@ -239,8 +246,10 @@ Result<CheckRecord> Agent::check() {
     return fail(rec.error());
   }
   state_.last_check = *rec;
-  transition(State::idle, rec->available ? "update available: " + describe(rec->candidate)
-                                         : "up to date: " + describe(rec->candidate));
+  if (rec->available) transition(State::idle, "update available: " + describe(rec->candidate));
+  else if (keep) transition(before, before_reason);
+  else if (rec->error.empty()) transition(State::idle, "up to date: " + describe(rec->candidate));
+  else transition(State::idle, "no update: " + describe(rec->candidate) + " " + rec->error);
   return rec;
 }
 
@@ -251,7 +260,8 @@ Result<UpgradeResult> Agent::upgrade() {
   BW_ASSIGN_OR_RETURN(auto rec, check());
   if (!rec.available) {
     res.commit = rec.candidate;
-    res.message = "no update: " + describe(rec.candidate) + " is already deployed";
+    res.message = "no update: " + describe(rec.candidate) + " is already deployed" +
+                  (rec.error.empty() ? "" : " (" + rec.error + ")");
     return res;
   }
   const auto& c = rec.candidate;

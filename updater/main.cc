@@ -259,7 +259,9 @@ Result<std::unique_ptr<Agent>> open_agent(const Args& a) {
 void print_status_text(const Status& s) {
   const auto& st = s.state;
   printf("OS:          %s (%s)\n", s.os.c_str(), s.booted_from_ostree ? "booted from ostree" : "sysroot not booted");
-  printf("State:       %s since %s: %s\n", state_name(st.state), rfc3339(st.since).c_str(), st.reason.c_str());
+  if (st.since == 0) printf("State:       %s\n", state_name(st.state));
+  else printf("State:       %s since %s: %s\n", state_name(st.state), rfc3339(st.since).c_str(), st.reason.c_str());
+  if (st.state == State::failed && !st.error.empty()) printf("Error:       %s\n", st.error.c_str());
   printf("Deployments:\n");
   if (s.deployments.empty()) printf("  (none)\n");
   for (const auto& d : s.deployments)
@@ -306,7 +308,8 @@ int cmd_check(const Args& a) {
     printf("update available: %s (sequence %llu, commit %s)\n", c.version.c_str(),
            static_cast<unsigned long long>(c.sequence), c.checksum.c_str());
   } else {
-    printf("no update: %s (sequence %llu) is deployed\n", c.version.c_str(), static_cast<unsigned long long>(c.sequence));
+    printf("no update: %s (sequence %llu) is deployed%s\n", c.version.c_str(),
+           static_cast<unsigned long long>(c.sequence), rec->error.empty() ? "" : (" (" + rec->error + ")").c_str());
   }
   return 0;
 }
