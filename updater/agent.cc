@@ -66,16 +66,18 @@ Result<void> Agent::load() {
   GErrorHolder err;
   if (!ostree_sysroot_load(sysroot_.get(), nullptr, err.out()))
     return err.err("loading the sysroot " + opts_.sysroot);
-  gboolean acquired = FALSE;
-  if (!ostree_sysroot_try_lock(sysroot_.get(), &acquired, err.out()))
-    return err.err("locking the sysroot " + opts_.sysroot);
-  if (!acquired)
-    return make_error(EBUSY, "the sysroot %s is locked by another update (bulwark-update or ostree)",
-                      opts_.sysroot.c_str());
-  locked_ = true;
-  // Re-read under the lock: another writer may have finished just before.
-  if (!ostree_sysroot_load(sysroot_.get(), nullptr, err.out()))
-    return err.err("loading the sysroot " + opts_.sysroot);
+  if (!opts_.read_only) {
+    gboolean acquired = FALSE;
+    if (!ostree_sysroot_try_lock(sysroot_.get(), &acquired, err.out()))
+      return err.err("locking the sysroot " + opts_.sysroot);
+    if (!acquired)
+      return make_error(EBUSY, "the sysroot %s is locked by another update (bulwark-update or ostree)",
+                        opts_.sysroot.c_str());
+    locked_ = true;
+    // Re-read under the lock: another writer may have finished just before.
+    if (!ostree_sysroot_load(sysroot_.get(), nullptr, err.out()))
+      return err.err("loading the sysroot " + opts_.sysroot);
+  }
   if (!ostree_sysroot_get_repo(sysroot_.get(), &repo_, nullptr, err.out()))
     return err.err("opening the repository of " + opts_.sysroot);
   g_object_unref(repo_);  // the sysroot keeps its own reference
@@ -89,7 +91,7 @@ Result<void> Agent::load() {
   BW_ASSIGN_OR_RETURN(state_, load_state(state_dir_, &warning));
   if (!warning.empty()) log::warning(warning);
   // The first look after a reboot into the trial deployment.
-  if (booted_ && state_.state == State::pending_reboot && !state_.trial_checksum.empty() &&
+  if (!opts_.read_only && booted_ && state_.state == State::pending_reboot && !state_.trial_checksum.empty() &&
       state_.trial_boot_id != current_boot_id()) {
     if (state_.trial_checksum == ostree_deployment_get_csum(booted_))
       transition(State::trial_boot, "booted into the new deployment; waiting for the boot verdict");

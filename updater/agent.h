@@ -34,6 +34,9 @@ struct AgentOptions {
   std::string sysroot = "/";
   Config config;
   ProgressFn progress;  // called during pulls (the CLI draws a bar on a terminal)
+  // status and metrics only: no sysroot lock (they work while an upgrade
+  // runs, reading the state it saves at each transition) and nothing written.
+  bool read_only = false;
 };
 
 // How an upgrade ended when it did not fail.

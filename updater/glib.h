@@ -27,8 +27,8 @@ struct GBytesUnref {
 };
 using BytesPtr = std::unique_ptr<GBytes, GBytesUnref>;
 
-// Owns a GError* filled by a libostree call; `Unexpected err(ctx)` turns it
-// into Error, keeping ENOSPC and friends when GLib mapped an errno.
+// Owns a GError* filled by a libostree call; err(context) turns it into an
+// Error whose message is "context: GLib's message".
 class GErrorHolder {
  public:
   GErrorHolder() = default;

@@ -247,12 +247,13 @@ void draw_progress(const PullProgress& p) {
   fflush(stderr);
 }
 
-Result<std::unique_ptr<Agent>> open_agent(const Args& a) {
+Result<std::unique_ptr<Agent>> open_agent(const Args& a, bool read_only = false) {
   BW_ASSIGN_OR_RETURN(auto cfg, agent_config(a));
   AgentOptions o;
   o.sysroot = a.get("sysroot").empty() ? "/" : a.get("sysroot");
   o.config = std::move(cfg);
   if (isatty(STDERR_FILENO)) o.progress = draw_progress;
+  o.read_only = read_only;
   return Agent::open(std::move(o));
 }
 
@@ -282,7 +283,7 @@ void print_status_text(const Status& s) {
 }
 
 int cmd_status(const Args& a) {
-  auto agent = open_agent(a);
+  auto agent = open_agent(a, true);
   if (!agent) return failed(agent.error());
   auto s = (*agent)->status();
   if (!s) return failed(s.error());
@@ -378,7 +379,7 @@ int cmd_boot_verdict(const Args& a) {
 }
 
 int cmd_metrics(const Args& a) {
-  auto agent = open_agent(a);
+  auto agent = open_agent(a, true);
   if (!agent) return failed(agent.error());
   auto s = (*agent)->status();
   if (!s) return failed(s.error());
