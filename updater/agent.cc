@@ -90,6 +90,7 @@ Result<void> Agent::load() {
   std::string warning;
   BW_ASSIGN_OR_RETURN(state_, load_state(state_dir_, &warning));
   if (!warning.empty()) log::warning(warning);
+  if (!opts_.read_only) finish_interrupted_deploy();
   // The first look after a reboot into the trial deployment.
   if (!opts_.read_only && booted_ && state_.state == State::pending_reboot && !state_.trial_checksum.empty() &&
       state_.trial_boot_id != current_boot_id()) {
@@ -308,6 +309,15 @@ Result<UpgradeResult> Agent::upgrade() {
   if (!ostree_sysroot_load(sysroot_.get(), nullptr, err.out())) return fail(err.err("reloading the sysroot").value());
   booted_ = ostree_sysroot_get_booted_deployment(sysroot_.get());
 
+  res.deployed = true;
+  res.commit = c;
+  res.message = strf("%s %s; it boots next%s", res.staged ? "staged" : "deployed", describe(c).c_str(),
+                     res.staged ? " (finalized at shutdown)" : "");
+  after_deploy(c, res.message);
+  return res;
+}
+
+void Agent::after_deploy(const CommitInfo& c, const std::string& message) {
   if (dir_exists(grubenv_path().substr(0, grubenv_path().find_last_of('/')))) {
     if (auto r = arm_boot_counter(grubenv_path(), opts_.config.boot_attempts); !r)
       log::warning("arming the boot counter: " + r.error().text() + ", ignoring");
@@ -318,12 +328,22 @@ Result<UpgradeResult> Agent::upgrade() {
   state_.trial_checksum = c.checksum;
   state_.trial_boot_id = current_boot_id();
   ++state_.upgrades_total;
-  res.deployed = true;
-  res.commit = c;
-  res.message = strf("%s %s; it boots next%s", res.staged ? "staged" : "deployed", describe(c).c_str(),
-                     res.staged ? " (finalized at shutdown)" : "");
-  transition(State::pending_reboot, res.message);
-  return res;
+  transition(State::pending_reboot, message);
+}
+
+// An agent killed after the new deployment list was written but before the
+// state was saved left the deployment in place without its boot counter or
+// trial record; finish that bookkeeping now rather than treat the version
+// as merely "up to date".
+void Agent::finish_interrupted_deploy() {
+  if (state_.state != State::deploying) return;
+  const auto& c = state_.last_check.candidate;
+  auto deps = deployments();
+  if (c.checksum.empty() || deps.empty() || c.checksum != ostree_deployment_get_csum(deps[0]) ||
+      state_.trial_checksum == c.checksum || (booted_ && ostree_deployment_equal(deps[0], booted_)))
+    return;
+  log::warning("the last upgrade was interrupted after " + describe(c) + " was deployed; finishing it");
+  after_deploy(c, "deployed " + describe(c) + " (an interrupted upgrade, finished); it boots next");
 }
 
 Result<void> Agent::make_default(OstreeDeployment* target) {

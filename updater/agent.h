@@ -91,6 +91,9 @@ class Agent {
   Result<TrustedKeys> trusted_keys() const;
   std::vector<OstreeDeployment*> deployments() const;  // of our OS, in order
   Result<void> make_default(OstreeDeployment* d);
+  // Boot counter, trial record, anti-rollback floor, pending-reboot.
+  void after_deploy(const CommitInfo& c, const std::string& message);
+  void finish_interrupted_deploy();
   std::string grubenv_path() const;
   void write_metrics();
   std::string path_in_sysroot(const std::string& p) const;

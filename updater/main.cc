@@ -457,6 +457,9 @@ int main(int argc, char** argv) {
   if (!parsed) return usage_error(parsed.error().message);
   auto& [command, args] = *parsed;
   bw::log::configure("bulwark-update", "", false, args.flag("debug"));
+  // libostree prints progress notes ("Freed objects: ...") with g_print;
+  // they belong in the debug log, not in the command's output.
+  g_set_print_handler([](const gchar* text) { bw::log::debug(std::string(bw::trim(text))); });
   if (args.flag("help") || command == "help") {
     fputs(kUsage, stdout);
     return 0;
