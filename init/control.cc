@@ -410,7 +410,10 @@ void ControlServer::execute(Client& c, const Request& r) {
       if (r.service.empty() || v.name == r.service) services.push_back(view_json(v));
     if (!r.service.empty() && services.empty())
       return send(c, error_reply(r.id_json, strf("no such service '%s'", r.service.c_str())));
-    return send(c, ok_reply(r.id_json, json{{"services", services}}));
+    json result{{"services", services}};
+    if (auto v = handler_.boot_verdict())
+      result["boot_verdict"] = json{{"verdict", v->verdict}, {"reason", v->reason}, {"elapsed_ms", v->elapsed_ms}};
+    return send(c, ok_reply(r.id_json, result));
   }
   if (r.cmd == "logs") {
     auto log = handler_.log(r.service);

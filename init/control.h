@@ -74,6 +74,13 @@ struct ServiceView {
   long long since_ms = 0;  // time in this state
 };
 
+// The boot verdict as `status` reports it.
+struct BootVerdictView {
+  std::string verdict;  // pending, good, bad, none (a shutdown came first)
+  std::string reason;   // pending: what it waits for
+  long long elapsed_ms = 0;  // from the start of the services to the verdict (pending: until now)
+};
+
 class ControlHandler {
  public:
   virtual ~ControlHandler() = default;
@@ -85,6 +92,8 @@ class ControlHandler {
   virtual Result<void> poweroff() = 0;
   // The log of a service (a shared handle), or nullopt for an unknown name.
   virtual std::optional<ServiceLog> log(const std::string& name) = 0;
+  // nullopt when there is none to report (services not started yet).
+  virtual std::optional<BootVerdictView> boot_verdict() { return std::nullopt; }
 };
 
 // Who is on the other end of a connection, as the kernel recorded it at
