@@ -137,6 +137,7 @@ void Supervisor::on_health_exit(Service& s, unsigned gen, std::optional<ExitStat
     if (s.health != "healthy") log::info(strf("%s: healthy", s.def.name.c_str()));
     s.health = "healthy";
     s.health_failures = 0;
+    if (verdict_) verdict_->healthy(s.def.name, EventLoop::now_ms());
     schedule_health(s, h.interval_ms);
     return;
   }
@@ -146,8 +147,9 @@ void Supervisor::on_health_exit(Service& s, unsigned gen, std::optional<ExitStat
                     h.retries));
   if (s.health_failures >= h.retries) {
     s.health = "unhealthy";
-    fail_service(s, strf("unhealthy: %d health checks failed in a row (last: %s)", s.health_failures, why.c_str()),
-                 s.def.stop_signal);
+    std::string what = strf("unhealthy: %d health checks failed in a row (last: %s)", s.health_failures, why.c_str());
+    if (verdict_) verdict_->unhealthy(s.def.name, what, EventLoop::now_ms());
+    fail_service(s, what, s.def.stop_signal);
     return;
   }
   schedule_health(s, h.interval_ms);

@@ -191,6 +191,8 @@ void Supervisor::after_exit(Service& s, bool failed, const std::string& why) {
       set_state(s, State::failed);
     } else {
       set_state(s, State::inactive);
+      // Done for good, though not failed: a required service is not up.
+      if (verdict_) verdict_->done(s.def.name, why + " and is not restarted", EventLoop::now_ms());
     }
     return;
   }

@@ -21,12 +21,14 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "init/boot.h"
+#include "init/cmdline.h"
 #include "init/rd.h"
 #include "init/control.h"
 #include "init/loop.h"
 #include "init/service.h"
 #include "init/signals.h"
 #include "init/supervisor.h"
+#include "init/verdict.h"
 #include "sandbox/exe_guard.h"
 
 namespace bw::init {
@@ -40,7 +42,7 @@ constexpr const char kUsage[] =
     "usage: bulwark-init [--config-dir DIR] [--socket PATH] [--state-dir DIR] [--log-dir DIR]\n"
     "                    [--access-policy FILE] [--cgroup-parent PATH] [--supervisor]\n"
     "                    [--log-file-bytes N] [--log-files N] [--log-ring-bytes N]\n"
-    "                    [--hook-timeout-ms N] [--debug]\n"
+    "                    [--hook-timeout-ms N] [--boot-deadline SECONDS] [--debug]\n"
     "See examples/services/README.md.\n";
 
 struct Args {
@@ -54,6 +56,7 @@ struct Args {
   bool debug = false;
   LogLimits limits;
   int hook_timeout_ms = 120000;
+  std::optional<int> boot_deadline_s;
 };
 
 // As PID 1, words the kernel passes on from its command line (`single`,
@@ -101,6 +104,9 @@ Result<Args> parse_args(int argc, char** argv, std::vector<std::string>* ignored
     } else if (opt == "--hook-timeout-ms") {
       BW_ASSIGN_OR_RETURN(long long n, number(1, 3600000));
       a.hook_timeout_ms = static_cast<int>(n);
+    } else if (opt == "--boot-deadline") {
+      BW_ASSIGN_OR_RETURN(long long n, number(1, kMaxBootDeadlineS));
+      a.boot_deadline_s = static_cast<int>(n);
     } else if ((opt == "--help" || opt == "-h") && !ignored) {
       fputs(kUsage, stdout);
       exit(0);
@@ -210,14 +216,27 @@ int run(int argc, char** argv) {
     }
     opts.service_dirs = {*args->config_dir};
     opts.shutdown_hook_dirs = {*args->config_dir + "/shutdown.d"};
+    opts.boot_verdict_hook_dirs = {*args->config_dir + "/boot-verdict.d"};
   } else {
     opts.service_dirs = {"/usr/lib/bulwark/services", "/etc/bulwark/services"};
     opts.shutdown_hook_dirs = {"/usr/lib/bulwark/shutdown.d", "/etc/bulwark/shutdown.d"};
+    opts.boot_verdict_hook_dirs = {"/usr/lib/bulwark/boot-verdict.d", "/etc/bulwark/boot-verdict.d"};
   }
   opts.state_dir = args->state_dir;
   opts.log_dir = args->log_dir;
   opts.log_limits = args->limits;
   opts.hook_timeout_ms = args->hook_timeout_ms;
+  // --boot-deadline, else bulwark.boot_deadline= on the kernel command line, else the default.
+  if (args->boot_deadline_s) {
+    opts.boot_verdict_deadline_ms = *args->boot_deadline_s * 1000;
+  } else if (pid1) {
+    auto ms = boot_deadline_ms(p1->boot.cmdline, kMaxBootDeadlineS);
+    if (!ms) {
+      log::warning(strf("%s; using %d s, ignoring", ms.error().text().c_str(), opts.boot_verdict_deadline_ms / 1000));
+    } else if (*ms) {
+      opts.boot_verdict_deadline_ms = **ms;
+    }
+  }
   opts.pid1 = pid1;
   if (args->cgroup_parent) {
     opts.cgroup_parent = *args->cgroup_parent;

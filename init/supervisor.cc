@@ -13,6 +13,7 @@
 #include <cstring>
 #include <set>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "init/runner.h"
@@ -117,6 +118,7 @@ Supervisor::~Supervisor() {
   loop_.unwatch(notify_watch_);
   loop_.cancel_timer(hook_timer_);
   loop_.cancel_timer(reap_timer_);
+  loop_.cancel_timer(verdict_timer_);
   for (auto& [pid, t] : children_) {
     loop_.unwatch(t->watch);
     // Not ours to kill or reap; a child of ours is killed and reaped as the handle drops.
@@ -129,18 +131,46 @@ Supervisor::Service* Supervisor::find(const std::string& name) {
   return it == services_.end() ? nullptr : it->second.get();
 }
 
+// Every state change goes through here, and so does what the boot verdict
+// learns from them: ready (running), no longer running, failed for good.
 void Supervisor::set_state(Service& s, State st) {
   if (s.state == st) return;
   log::debug(strf("%s: %s -> %s", s.def.name.c_str(), state_name(s.state), state_name(st)));
+  State old = s.state;
   s.state = st;
   s.since_ms = EventLoop::now_ms();
   if (st != State::waiting) s.waiting_for.clear();
+  if (!verdict_) return;
+  if (st == State::running) {
+    verdict_->ready(s.def.name, s.since_ms);
+  } else if (old == State::running) {
+    verdict_->down(s.def.name);
+  }
+  if (st == State::failed) verdict_->done(s.def.name, "failed: " + s.failure_reason, s.since_ms);
 }
 
 void Supervisor::start_all() {
   log::info(strf("starting %zu services", services_.size()));
+  if (!verdict_) {
+    std::vector<BootVerdict::Entry> entries;
+    for (const auto& name : order_) {
+      const ServiceDef& d = services_.at(name)->def;
+      entries.push_back({name, d.required_for_boot, d.health.has_value()});
+    }
+    // A verdict left by an earlier run must not be taken for this one's.
+    std::string file = opts_.state_dir + "/boot-verdict";
+    if (::unlink(file.c_str()) < 0 && errno != ENOENT)
+      log::warning(strf("removing '%s': %s, ignoring", file.c_str(), strerror(errno)));
+    verdict_.emplace(std::move(entries), opts_.boot_verdict_deadline_ms, EventLoop::now_ms());
+    verdict_->on_decided = [this](const BootDecision& d) { deliver_verdict(d); };
+    verdict_timer_ = loop_.add_timer(opts_.boot_verdict_deadline_ms, [this] {
+      verdict_timer_ = 0;
+      verdict_->deadline_passed(EventLoop::now_ms());
+    });
+  }
   for (auto& [name, s] : services_) s->wanted = true;
   reconcile();
+  verdict_->check(EventLoop::now_ms());
 }
 
 // ---- reconcile ----
@@ -393,6 +423,13 @@ void Supervisor::shutdown(ShutdownAction action) {
   shutting_down_ = true;
   action_ = action;
   log::info(strf("shutting down (%s): stopping services in reverse dependency order", action_name(action)));
+  if (verdict_ && !verdict_->decided() && !verdict_->abandoned()) {
+    log::info(strf("shutting down before the boot verdict (%s): no verdict is given",
+                   verdict_->pending_reason().c_str()));
+    verdict_->abandon();
+    loop_.cancel_timer(verdict_timer_);
+    verdict_timer_ = 0;
+  }
   for (auto& [name, s] : services_) {
     s->wanted = false;
     s->restart_pending = false;
@@ -401,9 +438,11 @@ void Supervisor::shutdown(ShutdownAction action) {
 }
 
 namespace {
+constexpr const char kHookPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 // Executable regular files in `dirs`, a later directory's file replacing an
 // earlier one of the same name, in name order.
-std::vector<std::string> find_hooks(const std::vector<std::string>& dirs) {
+std::vector<std::string> find_hooks(const std::vector<std::string>& dirs, const char* kind) {
   std::map<std::string, std::string> found;
   for (const auto& dir : dirs) {
     DIR* d = ::opendir(dir.c_str());
@@ -415,7 +454,7 @@ std::vector<std::string> find_hooks(const std::vector<std::string>& dirs) {
       struct stat st;
       if (::stat(path.c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
       if (::access(path.c_str(), X_OK) < 0) {
-        log::warning(strf("shutdown hook '%s' is not executable, ignoring", path.c_str()));
+        log::warning(strf("%s '%s' is not executable, ignoring", kind, path.c_str()));
         continue;
       }
       found[n] = path;
@@ -433,54 +472,111 @@ void Supervisor::maybe_finish_shutdown() {
   for (const auto& [name, s] : services_)
     if (s->state != State::inactive && s->state != State::failed) return;
   hooks_started_ = true;
-  hooks_ = find_hooks(opts_.shutdown_hook_dirs);
-  log::info(strf("every service is stopped; %zu shutdown hook(s) to run", hooks_.size()));
+  // Shutdown hooks run as `HOOK ACTION` (exit, poweroff, reboot, halt) with
+  // BULWARK_SHUTDOWN_ACTION set likewise.
+  std::vector<Hook> hooks;
+  for (auto& path : find_hooks(opts_.shutdown_hook_dirs, "shutdown hook"))
+    hooks.push_back(Hook{"shutdown hook", {path, action_name(action_)},
+                         {kHookPath, std::string("BULWARK_SHUTDOWN_ACTION=") + action_name(action_)}, nullptr});
+  log::info(strf("every service is stopped; %zu shutdown hook(s) to run", hooks.size()));
+  run_hooks(std::move(hooks), [this] {
+    if (finished_) return;
+    finished_ = true;
+    log::info(strf("shutdown complete (%s)", action_name(action_)));
+    if (on_finished) on_finished(action_);
+  });
+}
+
+// ---- the boot verdict ----
+
+// The verdict goes to the log, to <state_dir>/boot-verdict and to the
+// boot-verdict hooks, as `HOOK VERDICT REASON` with BULWARK_BOOT_VERDICT=VERDICT.
+void Supervisor::deliver_verdict(const BootDecision& d) {
+  loop_.cancel_timer(verdict_timer_);
+  verdict_timer_ = 0;
+  const char* verdict = verdict_name(d.verdict);
+  log::info(strf("boot verdict: %s: %s (after %lld ms)", verdict, d.reason.c_str(), d.elapsed_ms));
+  // /run lives as long as the boot: no need to survive a power cut.
+  std::string file = opts_.state_dir + "/boot-verdict";
+  if (auto r = write_file_atomic(file, boot_decision_json(d), 0644, Durability::volatile_); !r)
+    log::warning(strf("writing the boot verdict to '%s': %s, ignoring", file.c_str(), r.error().text().c_str()));
+  std::vector<Hook> hooks;
+  for (auto& path : find_hooks(opts_.boot_verdict_hook_dirs, "boot-verdict hook"))
+    hooks.push_back(Hook{"boot-verdict hook", {path, verdict, d.reason},
+                         {kHookPath, std::string("BULWARK_BOOT_VERDICT=") + verdict}, nullptr});
+  if (!hooks.empty()) log::info(strf("%zu boot-verdict hook(s) to run", hooks.size()));
+  run_hooks(std::move(hooks), nullptr);
+}
+
+std::optional<BootVerdictView> Supervisor::boot_verdict() {
+  if (!verdict_) return std::nullopt;
+  BootVerdictView v;
+  if (const auto& d = verdict_->decision()) {
+    v.verdict = verdict_name(d->verdict);
+    v.reason = d->reason;
+    v.elapsed_ms = d->elapsed_ms;
+  } else {
+    v.verdict = verdict_->abandoned() ? "none" : "pending";
+    v.reason = verdict_->abandoned() ? "shutdown began before the verdict" : verdict_->pending_reason();
+    v.elapsed_ms = EventLoop::now_ms() - verdict_->start_ms();
+  }
+  return v;
+}
+
+// ---- hooks ----
+
+// Hooks (shutdown and boot-verdict alike) run one at a time, in the order
+// queued, never concurrently: a shutdown that begins while boot-verdict hooks
+// run waits for them. Each one's output goes to our stderr, and it has
+// hook_timeout_ms to finish before SIGKILL; a failing hook is logged and the
+// next one runs. `then`, when set, is called once the queue reaches it.
+void Supervisor::run_hooks(std::vector<Hook> hooks, std::function<void()> then) {
+  for (auto& h : hooks) hook_queue_.push_back(std::move(h));
+  if (then) hook_queue_.push_back(Hook{"", {}, {}, std::move(then)});
   run_next_hook();
 }
 
-// Shutdown hooks run one at a time, in name order, each as
-// `HOOK ACTION` (exit, poweroff, reboot, halt) with BULWARK_SHUTDOWN_ACTION
-// set likewise, output to our stderr, and hook_timeout_ms to finish.
 void Supervisor::run_next_hook() {
-  while (next_hook_ < hooks_.size()) {
-    std::string path = hooks_[next_hook_++];
+  while (!hook_running_ && !hook_queue_.empty()) {
+    Hook h = std::move(hook_queue_.front());
+    hook_queue_.pop_front();
+    if (h.then) {
+      h.then();
+      continue;
+    }
+    std::string path = h.argv[0];
+    std::string kind = h.kind;
     ProcessLaunch l;
-    l.argv = {path, action_name(action_)};
-    l.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             std::string("BULWARK_SHUTDOWN_ACTION=") + action_name(action_)};
+    l.argv = std::move(h.argv);
+    l.env = std::move(h.env);
     l.out_fd = STDERR_FILENO;
     auto child = spawn_process(l);
     if (!child) {
-      log::warning(strf("shutdown hook '%s': %s, ignoring", path.c_str(), child.error().text().c_str()));
+      log::warning(strf("%s '%s': %s, ignoring", kind.c_str(), path.c_str(), child.error().text().c_str()));
       continue;
     }
     pid_t pid = child->pid();
-    log::info(strf("running shutdown hook '%s' (pid %d)", path.c_str(), static_cast<int>(pid)));
-    track(std::move(*child), true, [this, path](std::optional<ExitStatus> st) {
+    log::info(strf("running %s '%s' (pid %d)", kind.c_str(), path.c_str(), static_cast<int>(pid)));
+    hook_running_ = true;
+    track(std::move(*child), true, [this, path, kind](std::optional<ExitStatus> st) {
       loop_.cancel_timer(hook_timer_);
       hook_timer_ = 0;
+      hook_running_ = false;
       if (st && !st->signaled && st->code == 0) {
-        log::info(strf("shutdown hook '%s' done", path.c_str()));
+        log::info(strf("%s '%s' done", kind.c_str(), path.c_str()));
       } else {
-        log::warning(strf("shutdown hook '%s' failed (%s), ignoring", path.c_str(),
-                          st ? (st->signaled ? strf("signal %d", st->code) : strf("exit %d", st->code)).c_str()
-                             : "status unknown"));
+        log::warning(strf("%s '%s' failed (%s), ignoring", kind.c_str(), path.c_str(), describe_exit(st).c_str()));
       }
       run_next_hook();
     });
-    hook_timer_ = loop_.add_timer(opts_.hook_timeout_ms, [this, pid, path] {
+    hook_timer_ = loop_.add_timer(opts_.hook_timeout_ms, [this, pid, path, kind] {
       hook_timer_ = 0;
-      log::warning(strf("shutdown hook '%s' did not finish within %d ms, sending SIGKILL", path.c_str(),
+      log::warning(strf("%s '%s' did not finish within %d ms, sending SIGKILL", kind.c_str(), path.c_str(),
                         opts_.hook_timeout_ms));
       auto it = children_.find(pid);
       if (it != children_.end()) (void)it->second->proc.signal(SIGKILL);
     });
-    return;
   }
-  if (finished_) return;
-  finished_ = true;
-  log::info(strf("shutdown complete (%s)", action_name(action_)));
-  if (on_finished) on_finished(action_);
 }
 
 }  // namespace bw::init

@@ -32,6 +32,7 @@
 #include "init/loop.h"
 #include "init/notify.h"
 #include "init/service.h"
+#include "init/verdict.h"
 #include "sandbox/cgroup2.h"
 
 namespace bw::init {
@@ -50,13 +51,17 @@ std::string describe_exit(const std::optional<ExitStatus>& st);
 struct SupervisorOptions {
   std::vector<std::string> service_dirs;        // read in order, later files replacing earlier ones
   std::vector<std::string> shutdown_hook_dirs;  // likewise, for the shutdown hooks
+  std::vector<std::string> boot_verdict_hook_dirs;  // likewise, for the boot-verdict hooks
   std::string state_dir = "/run/bulwark";       // notify.sock, containers/, seccomp-cache/
   std::string log_dir = "/var/log/bulwark";     // <service>.log
   // Where process services get a cgroup of their own (<parent>/<service>,
   // relative to the cgroup2 mount); "" for none (process groups only).
   std::string cgroup_parent;
   LogLimits log_limits;
-  int hook_timeout_ms = 120000;  // per shutdown hook, then SIGKILL
+  int hook_timeout_ms = 120000;  // per hook (shutdown or boot-verdict), then SIGKILL
+  // The boot verdict is bad when the required_for_boot services are not all
+  // up this long after start_all().
+  int boot_verdict_deadline_ms = kDefaultBootDeadlineMs;
   bool pid1 = false;             // SIGINT reboots (Ctrl-Alt-Del), SIGTERM is ignored
 };
 
@@ -69,7 +74,8 @@ class Supervisor : public ControlHandler {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
-  // Wants every service up (dependencies first).
+  // Wants every service up (dependencies first) and starts the clock of the
+  // boot verdict (once per run: see init/BOOT.md).
   void start_all();
   // Orderly shutdown: every service down in reverse dependency order (each
   // with its stop signal and timeout, then SIGKILL), then the shutdown hooks
@@ -100,11 +106,13 @@ class Supervisor : public ControlHandler {
   Result<void> reboot() override;
   Result<void> poweroff() override;
   std::optional<ServiceLog> log(const std::string& name) override;
+  std::optional<BootVerdictView> boot_verdict() override;
 
  private:
   enum class State { inactive, waiting, starting, running, stopping, backoff, failed };
   struct Service;
   struct Tracked;
+  struct Hook;
 
   Supervisor(EventLoop& loop, SupervisorOptions opts, NotifySocket notify);
   static const char* state_name(State s);
@@ -148,8 +156,10 @@ class Supervisor : public ControlHandler {
   bool belongs_to(Service& s, pid_t pid);
   void set_main_pid(Service& s, pid_t pid);
 
-  // supervisor.cc: shutdown hooks
+  // supervisor.cc: shutdown, the boot verdict, hooks
   void maybe_finish_shutdown();
+  void deliver_verdict(const BootDecision& d);
+  void run_hooks(std::vector<Hook> hooks, std::function<void()> then);
   void run_next_hook();
 
   EventLoop& loop_;
@@ -166,9 +176,11 @@ class Supervisor : public ControlHandler {
   ShutdownAction action_ = ShutdownAction::exit;
   bool hooks_started_ = false;
   bool finished_ = false;
-  std::vector<std::string> hooks_;
-  size_t next_hook_ = 0;
+  std::deque<Hook> hook_queue_;
+  bool hook_running_ = false;
   EventLoop::TimerId hook_timer_ = 0;
+  std::optional<BootVerdict> verdict_;  // from start_all()
+  EventLoop::TimerId verdict_timer_ = 0;
   unsigned long long orphans_reaped_ = 0;
   EventLoop::TimerId reap_timer_ = 0;
   bool in_reconcile_ = false;
@@ -214,6 +226,15 @@ struct Supervisor::Service {
   std::string failure_reason;
   std::deque<long long> restart_times;  // restarts within crash_loop_window_ms
   int restarts = 0;                     // since the supervisor started
+};
+
+// One hook to run (shutdown or boot-verdict), or, with `then` set, a step
+// taken when the queue reaches it.
+struct Supervisor::Hook {
+  std::string kind;               // "shutdown hook", "boot-verdict hook": names it in the log
+  std::vector<std::string> argv;  // argv[0]: the hook's path
+  std::vector<std::string> env;
+  std::function<void()> then;
 };
 
 struct Supervisor::Tracked {
