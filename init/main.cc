@@ -213,6 +213,7 @@ int run(int argc, char** argv) {
       std::string why = strf("--config-dir: '%s' is not a directory", args->config_dir->c_str());
       if (!pid1) return fatal(why);
       log::error(why + ": starting no services");
+      opts.config_error = why;
     }
     opts.service_dirs = {*args->config_dir};
     opts.shutdown_hook_dirs = {*args->config_dir + "/shutdown.d"};
@@ -251,6 +252,7 @@ int run(int argc, char** argv) {
     // tell an operator (and the updater's boot verdict) what is wrong.
     if (!pid1) return fatal(services.error().text());
     log::error(services.error().text() + ": starting no services");
+    opts.config_error = services.error().text();
     services = std::vector<ServiceDef>{};
   }
   if (!pid1) {

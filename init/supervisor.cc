@@ -167,6 +167,8 @@ void Supervisor::start_all() {
       verdict_timer_ = 0;
       verdict_->deadline_passed(EventLoop::now_ms());
     });
+    if (!opts_.config_error.empty())
+      verdict_->fail("service definitions could not be loaded: " + opts_.config_error, EventLoop::now_ms());
   }
   for (auto& [name, s] : services_) s->wanted = true;
   reconcile();

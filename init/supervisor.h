@@ -62,6 +62,9 @@ struct SupervisorOptions {
   // The boot verdict is bad when the required_for_boot services are not all
   // up this long after start_all().
   int boot_verdict_deadline_ms = kDefaultBootDeadlineMs;
+  // Why the service definitions could not be loaded ("" when they were):
+  // PID 1 then runs without services, and the boot verdict is bad.
+  std::string config_error;
   bool pid1 = false;             // SIGINT reboots (Ctrl-Alt-Del), SIGTERM is ignored
 };
 

@@ -157,6 +157,8 @@ void BootVerdict::deadline_passed(long long now_ms) {
          now_ms);
 }
 
+void BootVerdict::fail(const std::string& reason, long long now_ms) { decide(Verdict::bad, reason, now_ms); }
+
 void BootVerdict::abandon() {
   if (!decision_) abandoned_ = true;
 }
@@ -175,6 +177,9 @@ std::string BootVerdict::pending_reason() const {
 
 void BootVerdict::decide(Verdict v, std::string reason, long long now_ms) {
   if (decision_ || abandoned_) return;
+  // One line: it is a hook's argument and a log line.
+  for (char& c : reason)
+    if (c == '\n' || c == '\r') c = ' ';
   decision_ = BootDecision{v, std::move(reason), now_rfc3339(), now_ms - start_ms_};
   if (on_decided) on_decided(*decision_);
 }

@@ -63,6 +63,9 @@ class BootVerdict {
   void check(long long now_ms);
   // The deadline timer fired: decides whatever is still open.
   void deadline_passed(long long now_ms);
+  // Bad now, for a reason outside the services (their definitions could not
+  // be loaded, so PID 1 runs none).
+  void fail(const std::string& reason, long long now_ms);
   // A shutdown began before the verdict: there will be none.
   void abandon();
 

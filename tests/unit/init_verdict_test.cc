@@ -178,6 +178,19 @@ TEST(BootVerdict, NoServicesAtAllIsGoodAtOnce) {
   EXPECT_EQ(h.v.decision()->elapsed_ms, 0);
 }
 
+TEST(BootVerdict, FailIsBadAtOnceOnOneLine) {
+  // PID 1 could not load the service definitions and runs none: without
+  // fail() that would be a good boot ("no services").
+  Harness h({});
+  h.v.fail("service definitions could not be loaded: web.toml:7: restart: expected \"no\"\nsecond line", 1000);
+  h.v.check(1000);
+  ASSERT_TRUE(h.v.decided());
+  EXPECT_EQ(h.v.decision()->verdict, Verdict::bad);
+  EXPECT_EQ(h.v.decision()->reason,
+            "service definitions could not be loaded: web.toml:7: restart: expected \"no\" second line");
+  EXPECT_EQ(h.calls.size(), 1u);
+}
+
 TEST(BootVerdict, AbandonedByAShutdownDecidesNothing) {
   Harness h({{"web", true, false}});
   h.v.abandon();
