@@ -1,7 +1,8 @@
 // The supervisor's core: setting up, the reconcile step that moves services
 // towards their wanted state in dependency order, the control operations,
-// signals and the end of a shutdown (hooks). Starting and stopping a single
-// service is in lifecycle.cc; readiness, watchdog and health in health.cc.
+// signals, the end of a shutdown, the delivery of the boot verdict (its
+// decision is verdict.cc) and the hooks both run. Starting and stopping a
+// single service is in lifecycle.cc; readiness, watchdog and health in health.cc.
 #include "init/supervisor.h"
 
 #include <dirent.h>
