@@ -161,8 +161,10 @@ Result<void> publish_repo(const std::string& repo_path, bool static_deltas, cons
             return err.err("looking up " + std::string(f));
           if (!have) f = nullptr;
         }
+        // libostree 2022.7 reads the parameters without a null check: pass an empty dictionary.
+        VariantPtr params(g_variant_ref_sink(g_variant_new("a{sv}", nullptr)));
         if (!ostree_repo_static_delta_generate(repo.get(), OSTREE_STATIC_DELTA_GENERATE_OPT_MAJOR, f, to.c_str(),
-                                               nullptr, nullptr, nullptr, err.out()))
+                                               nullptr, params.get(), nullptr, err.out()))
           return err.err(strf("generating a static delta %s -> %s", f ? f : "(empty)", to.c_str()));
       }
     }

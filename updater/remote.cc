@@ -1,6 +1,7 @@
 #include "updater/remote.h"
 
-#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <deque>
 #include <thread>
@@ -21,23 +22,30 @@ Result<void> run_watched(const Config& cfg, OstreeAsyncProgress* progress_obj, c
                          const std::function<Result<void>(GCancellable*)>& op) {
   GPtr<GCancellable> cancel(g_cancellable_new());
   Result<void> result;
-  std::atomic<bool> finished = false;
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool finished = false;
   std::thread worker([&] {
     GMainContext* ctx = g_main_context_new();
     g_main_context_push_thread_default(ctx);
     result = op(cancel.get());
     g_main_context_pop_thread_default(ctx);
     g_main_context_unref(ctx);
+    std::lock_guard lock(mu);
     finished = true;
+    done_cv.notify_one();
   });
   // (time, bytes) samples over the last low_speed_seconds.
   std::deque<std::pair<Clock::time_point, uint64_t>> window;
   auto start = Clock::now();
   auto limit = std::chrono::seconds(cfg.low_speed_seconds);
   bool stalled = false;
-  while (!finished) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (finished) break;
+  for (;;) {
+    {
+      // Wakes at once when the operation ends, else every 200 ms to sample.
+      std::unique_lock lock(mu);
+      if (done_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return finished; })) break;
+    }
     auto now = Clock::now();
     PullProgress p;
     unsigned outstanding = 1;
