@@ -231,6 +231,15 @@ TEST_F(InitVerdictTest, GoodWhenRequiredServicesAreReadyAndHealthy) {
   ASSERT_TRUE(status.is_object()) << output();
   EXPECT_EQ(status["result"]["boot_verdict"]["verdict"], "good") << status.dump();
   EXPECT_EQ(status["result"]["boot_verdict"]["reason"], "all 2 required services up") << status.dump();
+  // bulwarkctl status prints it under the table.
+  std::string ctl_out;
+  if (FILE* p = popen((BULWARK_BUILD_DIR "/tools/ctl/bulwarkctl --socket " + socket_ + " status 2>&1").c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) ctl_out.append(buf, n);
+    pclose(p);
+  }
+  EXPECT_NE(ctl_out.find("Boot verdict: good (all 2 required services up, after "), std::string::npos) << ctl_out;
 
   EXPECT_EQ(stop(), 0) << output();
   EXPECT_EQ(lines_of(hook_log_).size(), 1u) << output();

@@ -105,7 +105,10 @@ int run(const Args& a) {
   if (cmd == "status") {
     const auto& services = (*result)["services"];
     if (a.json) printf("%s\n", result->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    else fputs(format_status_table(services).c_str(), stdout);
+    else {
+      fputs(format_status_table(services).c_str(), stdout);
+      if (a.operands.empty()) fputs(format_boot_verdict(*result).c_str(), stdout);
+    }
     return 0;
   }
   if (cmd != "logs") return 0;

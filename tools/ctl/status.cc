@@ -56,4 +56,14 @@ std::string format_status_table(const nlohmann::json& services) {
   return out;
 }
 
+std::string format_boot_verdict(const nlohmann::json& result) {
+  auto it = result.find("boot_verdict");
+  if (it == result.end() || !it->is_object()) return "";
+  std::string verdict = text(*it, "verdict"), reason = text(*it, "reason");
+  long long ms = number(*it, "elapsed_ms");
+  std::string out = "Boot verdict: " + verdict;
+  if (reason != "-") out += " (" + reason + (ms > 0 ? strf(", after %.1f s", ms / 1000.0) : "") + ")";
+  return out + "\n";
+}
+
 }  // namespace bw::ctl

@@ -10,5 +10,8 @@ namespace bw::ctl {
 std::string format_duration_ms(long long ms);
 // A table, one service per row: NAME STATE KIND PID RESTARTS HEALTH SINCE STATUS.
 std::string format_status_table(const nlohmann::json& services);
+// "Boot verdict: good (all 2 required services up, after 1.2 s)\n" from the
+// status result's boot_verdict object; "" when there is none.
+std::string format_boot_verdict(const nlohmann::json& result);
 
 }  // namespace bw::ctl
