@@ -60,6 +60,35 @@ std::string Agent::path_in_sysroot(const std::string& p) const {
   return (opts_.sysroot == "/" ? "" : opts_.sysroot) + p;
 }
 
+std::string os_path(OstreeSysroot* sysroot, const std::string& sysroot_path, const std::string& p) {
+  if (sysroot_path == "/") return p;
+  if (!p.starts_with("/usr/") && !p.starts_with("/etc/")) return sysroot_path + p;
+  // The OS's files: those of the deployment that boots next.
+  GPtrArray* all = ostree_sysroot_get_deployments(sysroot);
+  std::string root;
+  if (all->len > 0) {
+    char* dir = ostree_sysroot_get_deployment_dirpath(sysroot, static_cast<OstreeDeployment*>(all->pdata[0]));
+    root = sysroot_path + "/" + dir;
+    g_free(dir);
+  }
+  g_ptr_array_unref(all);
+  return root.empty() ? sysroot_path + p : root + p;
+}
+
+Result<Config> load_agent_config(const std::string& sysroot_path, const std::string& config_file) {
+  if (!config_file.empty()) return load_config(config_file);
+  std::string path = "/etc/bulwark/update.toml";
+  if (sysroot_path != "/") {
+    GPtr<GFile> file(g_file_new_for_path(sysroot_path.c_str()));
+    GPtr<OstreeSysroot> sysroot(ostree_sysroot_new(file.get()));
+    GErrorHolder err;
+    if (!ostree_sysroot_load(sysroot.get(), nullptr, err.out()))
+      return err.err("loading the sysroot " + sysroot_path);
+    path = os_path(sysroot.get(), sysroot_path, path);
+  }
+  return load_config(path);
+}
+
 Result<void> Agent::load() {
   GPtr<GFile> file(g_file_new_for_path(opts_.sysroot.c_str()));
   sysroot_.reset(ostree_sysroot_new(file.get()));
@@ -71,7 +100,7 @@ Result<void> Agent::load() {
     if (!ostree_sysroot_try_lock(sysroot_.get(), &acquired, err.out()))
       return err.err("locking the sysroot " + opts_.sysroot);
     if (!acquired)
-      return make_error(EBUSY, "the sysroot %s is locked by another update (bulwark-update or ostree)",
+      return make_error(0, "the sysroot %s is locked by another update (bulwark-update or ostree)",
                         opts_.sysroot.c_str());
     locked_ = true;
     // Re-read under the lock: another writer may have finished just before.
@@ -84,7 +113,7 @@ Result<void> Agent::load() {
   booted_ = ostree_sysroot_get_booted_deployment(sysroot_.get());
   const auto& os = opts_.config.os;
   if (!dir_exists(path_in_sysroot("/ostree/deploy/" + os)))
-    return make_error(ENOENT, "%s: no OS '%s' in this sysroot (remote.os in %s)", opts_.sysroot.c_str(), os.c_str(),
+    return make_error(0, "%s: no OS '%s' in this sysroot (remote.os in %s)", opts_.sysroot.c_str(), os.c_str(),
                       opts_.config.file.c_str());
   state_dir_ = state_dir(opts_.sysroot, os);
   std::string warning;
@@ -178,10 +207,10 @@ Result<Status> Agent::status() {
 
 Result<TrustedKeys> Agent::trusted_keys() const {
   std::vector<std::string> dirs;
-  for (const auto& d : opts_.config.key_dirs) dirs.push_back(path_in_sysroot(d));
+  for (const auto& d : opts_.config.key_dirs) dirs.push_back(os_path(sysroot_.get(), opts_.sysroot, d));
   BW_ASSIGN_OR_RETURN(auto keys, load_trusted_keys(dirs));
   if (keys.trusted.empty())
-    return make_error(ENOKEY, "no trusted update key in %s (trust.keys in %s)", join(dirs, ", ").c_str(),
+    return make_error(0, "no trusted update key in %s (trust.keys in %s)", join(dirs, ", ").c_str(),
                       opts_.config.file.c_str());
   return keys;
 }
@@ -196,13 +225,13 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
   const auto& c = rec.candidate;
   const auto& cfg = opts_.config;
   if (c.os.empty())
-    return make_error(EINVAL, "commit %s on %s carries no bulwark.os: not a Bulwark OS commit", checksum.c_str(),
+    return make_error(0, "commit %s on %s carries no bulwark.os: not a Bulwark OS commit", checksum.c_str(),
                       cfg.ref.c_str());
   if (c.os != cfg.os)
-    return make_error(EINVAL, "commit %s on %s belongs to OS '%s'; this appliance runs '%s'", checksum.c_str(),
+    return make_error(0, "commit %s on %s belongs to OS '%s'; this appliance runs '%s'", checksum.c_str(),
                       cfg.ref.c_str(), c.os.c_str(), cfg.os.c_str());
   if (c.sequence == 0)
-    return make_error(EINVAL, "commit %s carries no bulwark.sequence: refusing it (anti-rollback)", checksum.c_str());
+    return make_error(0, "commit %s carries no bulwark.sequence: refusing it (anti-rollback)", checksum.c_str());
   // Already deployed: nothing to do (and not a refusal). When it is not the
   // default it was rolled back, and it is not taken again.
   auto deps = deployments();
@@ -215,7 +244,7 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
     }
   for (const auto& f : state_.failed)
     if (c.sequence <= f.commit.sequence)
-      return make_error(EINVAL, "%s is not newer than %s, which failed its boot (%s); waiting for a newer version",
+      return make_error(0, "%s is not newer than %s, which failed its boot (%s); waiting for a newer version",
                         describe(c).c_str(), describe(f.commit).c_str(), f.reason.c_str());
   uint64_t floor = state_.highest_sequence;
   for (auto* d : deployments()) {
@@ -223,7 +252,7 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
     if (info) floor = std::max(floor, info->sequence);
   }
   if (c.sequence <= floor)
-    return make_error(EINVAL,
+    return make_error(0,
                       "refusing %s: its sequence is not above %llu, already deployed here (a downgrade, or an "
                       "older commit served again)",
                       describe(c).c_str(), static_cast<unsigned long long>(floor));
@@ -378,7 +407,7 @@ Result<std::string> Agent::rollback() {
   } else if (deps.size() >= 2) {
     target = deps[1];
   }
-  if (!target) return make_error(ENOENT, "no deployment of '%s' to roll back to", opts_.config.os.c_str());
+  if (!target) return make_error(0, "no deployment of '%s' to roll back to", opts_.config.os.c_str());
   BW_ASSIGN_OR_RETURN(auto info, read_commit_info(repo_, ostree_deployment_get_csum(target)));
   if (auto r = make_default(target); !r) return fail(r.error());
   ++state_.rollbacks_total;
@@ -391,7 +420,7 @@ Result<std::string> Agent::rollback() {
 
 Result<VerdictResult> Agent::boot_verdict(bool good, const std::string& reason) {
   if (!booted_)
-    return make_error(EINVAL, "boot-verdict: %s is not the sysroot of a system booted from ostree",
+    return make_error(0, "boot-verdict: %s is not the sysroot of a system booted from ostree",
                       opts_.sysroot.c_str());
   auto deps = deployments();
   std::string booted = ostree_deployment_get_csum(booted_);
@@ -426,7 +455,7 @@ Result<VerdictResult> Agent::boot_verdict(bool good, const std::string& reason) 
     case VerdictAction::rolled_back: {
       BW_ASSIGN_OR_RETURN(auto info, record_failure("boot verdict bad: " + reason));
       OstreeDeployment* target = deps.size() >= 2 ? (ostree_deployment_equal(deps[0], booted_) ? deps[1] : deps[0]) : nullptr;
-      if (!target) return fail(make_error(ENOENT, "%s failed its boot and there is no deployment to fall back to",
+      if (!target) return fail(make_error(0, "%s failed its boot and there is no deployment to fall back to",
                                           describe(info).c_str()).value());
       if (auto r = make_default(target); !r) return fail(r.error());
       res.reboot = true;

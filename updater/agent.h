@@ -107,6 +107,16 @@ class Agent {
   bool locked_ = false;
 };
 
+// Where a system path is for an agent working on `sysroot_path`: itself on
+// the running system ("/"); otherwise /usr and /etc are those of the
+// deployment that boots next (the OS image's trusted keys, its local
+// configuration) and anything else is under the sysroot (/boot, /run).
+std::string os_path(OstreeSysroot* sysroot, const std::string& sysroot_path, const std::string& p);
+
+// The configuration: `config_file` when given, else /etc/bulwark/update.toml
+// of the system (see os_path).
+Result<Config> load_agent_config(const std::string& sysroot_path, const std::string& config_file);
+
 // The kernel's id of the current boot (/proc/sys/kernel/random/boot_id).
 std::string current_boot_id();
 

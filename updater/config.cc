@@ -44,7 +44,7 @@ class Parser {
     return {};
   }
   Unexpected bad(const toml::node& n, const std::string& field, const std::string& why) {
-    return make_error(EINVAL, "%s:%u: %s: %s", file_.c_str(), line_of(n), field.c_str(), why.c_str());
+    return make_error(0, "%s:%u: %s: %s", file_.c_str(), line_of(n), field.c_str(), why.c_str());
   }
   const std::string& file() const { return file_; }
 
@@ -71,7 +71,7 @@ Result<Config> parse_config(const std::string& file, const std::string& text) {
   try {
     root = toml::parse(text, file);
   } catch (const toml::parse_error& e) {
-    return make_error(EINVAL, "%s:%u: %s", file.c_str(), e.source().begin.line,
+    return make_error(0, "%s:%u: %s", file.c_str(), e.source().begin.line,
                       std::string(e.description()).c_str());
   }
   Config c;
@@ -129,7 +129,7 @@ Result<Config> parse_config(const std::string& file, const std::string& text) {
     std::string section(section_key.str());
     auto s = schema.find(section);
     if (s == schema.end())
-      return make_error(EINVAL, "%s:%u: [%s]: unknown section (expected remote, trust, policy, boot or status)",
+      return make_error(0, "%s:%u: [%s]: unknown section (expected remote, trust, policy, boot or status)",
                         file.c_str(), section_key.source().begin.line, section.c_str());
     const auto* table = section_node.as_table();
     if (!table) return p.bad(section_node, section, "expected a table ([" + section + "])");
@@ -137,14 +137,14 @@ Result<Config> parse_config(const std::string& file, const std::string& text) {
       std::string name(key.str());
       auto h = s->second.find(name);
       if (h == s->second.end())
-        return make_error(EINVAL, "%s:%u: %s.%s: unknown key", file.c_str(), key.source().begin.line,
+        return make_error(0, "%s:%u: %s.%s: unknown key", file.c_str(), key.source().begin.line,
                           section.c_str(), name.c_str());
       BW_RETURN_IF_ERROR(h->second(node, section + "." + name));
     }
   }
-  if (c.url.empty()) return make_error(EINVAL, "%s: remote.url: required", file.c_str());
-  if (c.ref.empty()) return make_error(EINVAL, "%s: remote.ref: required", file.c_str());
-  if (!valid_ref(c.ref)) return make_error(EINVAL, "%s: remote.ref: '%s' is not a valid ref name", file.c_str(), c.ref.c_str());
+  if (c.url.empty()) return make_error(0, "%s: remote.url: required", file.c_str());
+  if (c.ref.empty()) return make_error(0, "%s: remote.ref: required", file.c_str());
+  if (!valid_ref(c.ref)) return make_error(0, "%s: remote.ref: '%s' is not a valid ref name", file.c_str(), c.ref.c_str());
   return c;
 }
 

@@ -42,10 +42,10 @@ std::optional<std::string> GrubEnv::get(std::string_view name) const {
 
 Result<void> GrubEnv::set(std::string_view name, std::string_view value) {
   if (!valid_name(name)) {
-    return make_error(EINVAL, "invalid GRUB environment variable name '%s'", excerpt(name).c_str());
+    return make_error(0, "invalid GRUB environment variable name '%s'", excerpt(name).c_str());
   }
   if (value.find('\0') != std::string_view::npos) {
-    return make_error(EINVAL, "value of GRUB environment variable '%.*s' holds a NUL byte",
+    return make_error(0, "value of GRUB environment variable '%.*s' holds a NUL byte",
                       static_cast<int>(name.size()), name.data());
   }
   for (auto& [n, v] : vars_) {
@@ -203,7 +203,7 @@ Result<void> edit_grubenv(const std::string& path, Edit edit) {
 
 Result<void> arm_boot_counter(const std::string& path, int attempts) {
   if (attempts < 1 || attempts > kMaxBootAttempts) {
-    return make_error(EINVAL, "boot attempts %d: must be 1 to %d (GRUB's script counts down from 9 at most)",
+    return make_error(0, "boot attempts %d: must be 1 to %d (GRUB's script counts down from 9 at most)",
                       attempts, kMaxBootAttempts);
   }
   return with_context(edit_grubenv(path,

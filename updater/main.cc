@@ -51,7 +51,8 @@ const char kUsage[] =
     "  publish --repo REPO [--static-delta] [--key SECRET]...\n"
     "\n"
     "  --sysroot DIR   the sysroot to manage (default /); paths in the config are inside it\n"
-    "  --config FILE   the configuration (default <sysroot>/etc/bulwark/update.toml)\n";
+    "  --config FILE   the configuration (default /etc/bulwark/update.toml of the system;\n"
+    "                  with --sysroot, that of the deployment that boots next)\n";
 
 int usage_error(const std::string& m) {
   fprintf(stderr, "bulwark-update: %s\nTry 'bulwark-update --help' for usage.\n", m.c_str());
@@ -236,10 +237,7 @@ int cmd_publish(const Args& a) {
 // --- agent ---
 
 Result<Config> agent_config(const Args& a) {
-  std::string sysroot = a.get("sysroot").empty() ? "/" : a.get("sysroot");
-  std::string file = a.get("config");
-  if (file.empty()) file = (sysroot == "/" ? "" : sysroot) + "/etc/bulwark/update.toml";
-  return load_config(file);
+  return load_agent_config(a.get("sysroot").empty() ? "/" : a.get("sysroot"), a.get("config"));
 }
 
 void draw_progress(const PullProgress& p) {

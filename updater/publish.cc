@@ -35,7 +35,7 @@ std::string os_release_id(const std::string& text) {
 }
 
 Result<void> check_tree(const std::string& tree) {
-  if (!is_dir(tree)) return make_error(ENOTDIR, "%s: not a directory", tree.c_str());
+  if (!is_dir(tree)) return make_error(0, "%s: not a directory", tree.c_str());
   if (!is_dir(tree + "/usr")) return make_error(0, "%s: no usr/ directory (not an OS tree)", tree.c_str());
   if (exists(tree + "/etc"))
     return make_error(0, "%s: has a top-level etc/; ostree trees keep the default /etc as usr/etc", tree.c_str());

@@ -74,7 +74,7 @@ Result<void> run_watched(const Config& cfg, OstreeAsyncProgress* progress_obj, c
   }
   worker.join();
   if (stalled && !result)
-    return make_error(ETIMEDOUT,
+    return make_error(0,
                       "the update server stopped answering: less than %d bytes/s for %d s (objects fetched so "
                       "far are kept; the next upgrade resumes)",
                       cfg.low_speed_bytes, cfg.low_speed_seconds);
@@ -116,12 +116,12 @@ Result<std::string> Remote::resolve_ref(const TrustedKeys& keys) {
   BytesPtr summary(summary_raw), sig(sig_raw);
   BW_RETURN_IF_ERROR(fetched);
   if (!summary)
-    return make_error(ENOENT, "%s has no summary file (publish the repository with `bulwark-update publish`)",
+    return make_error(0, "%s has no summary file (publish the repository with `bulwark-update publish`)",
                       cfg_->url.c_str());
   if (sig) BW_RETURN_IF_ERROR(verify_summary(summary.get(), sig.get(), keys));
   VariantPtr v(g_variant_ref_sink(
       g_variant_new_from_bytes(G_VARIANT_TYPE("(a(s(taya{sv}))a{sv})"), summary.get(), FALSE)));
-  if (!g_variant_is_normal_form(v.get())) return make_error(EBADMSG, "the summary of %s is malformed", cfg_->url.c_str());
+  if (!g_variant_is_normal_form(v.get())) return make_error(0, "the summary of %s is malformed", cfg_->url.c_str());
   VariantPtr refs(g_variant_get_child_value(v.get(), 0));
   for (gsize i = 0; i < g_variant_n_children(refs.get()); ++i) {
     VariantPtr entry(g_variant_get_child_value(refs.get(), i));
@@ -132,11 +132,11 @@ Result<std::string> Remote::resolve_ref(const TrustedKeys& keys) {
     if (cfg_->ref != name) continue;
     VariantPtr csum(g_variant_get_child_value(data.get(), 1));
     if (g_variant_n_children(csum.get()) != 32)
-      return make_error(EBADMSG, "the summary of %s has a malformed checksum for %s", cfg_->url.c_str(), name);
+      return make_error(0, "the summary of %s has a malformed checksum for %s", cfg_->url.c_str(), name);
     std::unique_ptr<char, decltype(&g_free)> hex(ostree_checksum_from_bytes_v(csum.get()), g_free);
     return std::string(hex.get());
   }
-  return make_error(ENOENT, "%s does not publish ref %s", cfg_->url.c_str(), cfg_->ref.c_str());
+  return make_error(0, "%s does not publish ref %s", cfg_->url.c_str(), cfg_->ref.c_str());
 }
 
 Result<void> Remote::pull_impl(const std::string& checksum, bool commit_only, const ProgressFn& progress) {

@@ -70,7 +70,7 @@ Result<Signed> add_signatures(Signed s, std::string_view data, const std::vector
 
 Result<PublicKey> check(const Signed& s, std::string_view data, const TrustedKeys& keys, const std::string& what) {
   if (s.sigs.empty())
-    return make_error(EBADMSG, "%s is not signed (no %s signature)", what.c_str(), kSignatureKey);
+    return make_error(0, "%s is not signed (no %s signature)", what.c_str(), kSignatureKey);
   for (const auto& sig : s.sigs)
     for (const auto& k : keys.trusted)
       if (keys.trusts(k) && verify(k, data, reinterpret_cast<const uint8_t*>(sig.data()), sig.size())) return k;
@@ -99,7 +99,7 @@ Result<PublicKey> check(const Signed& s, std::string_view data, const TrustedKey
   }
   std::string all;
   for (const auto& r : reasons) all += (all.empty() ? "" : "; ") + r;
-  return make_error(EBADMSG, "%s has no valid signature by a trusted key (%zu trusted): %s", what.c_str(),
+  return make_error(0, "%s has no valid signature by a trusted key (%zu trusted): %s", what.c_str(),
                     keys.trusted.size() - std::count_if(keys.trusted.begin(), keys.trusted.end(),
                                                         [&](const PublicKey& k) { return !keys.trusts(k); }),
                     all.c_str());
@@ -156,7 +156,7 @@ Result<PublicKey> verify_summary(GBytes* summary, GBytes* signatures, const Trus
   Signed s;
   if (signatures) {
     VariantPtr v(g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("a{sv}"), signatures, FALSE)));
-    if (!g_variant_is_normal_form(v.get())) return make_error(EBADMSG, "summary.sig is malformed");
+    if (!g_variant_is_normal_form(v.get())) return make_error(0, "summary.sig is malformed");
     s = read_signed(v.get());
   }
   return check(s, data, keys, "the repository summary");

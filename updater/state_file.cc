@@ -71,10 +71,10 @@ std::string state_to_json(const PersistentState& s) {
 Result<PersistentState> state_from_json(const std::string& text) {
   try {
     json j = json::parse(text);
-    if (j.value("format", 0) != 1) return make_error(EINVAL, "unknown format %d", j.value("format", 0));
+    if (j.value("format", 0) != 1) return make_error(0, "unknown format %d", j.value("format", 0));
     PersistentState s;
     auto st = parse_state(j.at("state").get<std::string>());
-    if (!st) return make_error(EINVAL, "unknown state '%s'", j.at("state").get<std::string>().c_str());
+    if (!st) return make_error(0, "unknown state '%s'", j.at("state").get<std::string>().c_str());
     s.state = *st;
     s.reason = j.value("reason", "");
     s.since = j.value("since", int64_t{0});
@@ -95,7 +95,7 @@ Result<PersistentState> state_from_json(const std::string& text) {
     s.failed_boots_total = j.value("failed_boots_total", uint64_t{0});
     return s;
   } catch (const json::exception& e) {
-    return make_error(EINVAL, "%s", e.what());
+    return make_error(0, "%s", e.what());
   }
 }
 
