@@ -68,6 +68,7 @@ expect_refused() {
   [ "$rc" != 0 ] || fail "$what: $LAST_CMD succeeded (exit status 0)"
   [ "$rc" = 1 ] || fail "$what: exit status $rc, want 1 (an error)"
   ok "$what: refused with exit status 1"
+  echo "  the agent said: $(printf '%s\n' "$err" | grep -v ': info: ' | tail -n 1)"
   expect_match "$what: the message" "$(agent_said)" "$regex"
   expect_untouched "$what" "$T/fp" "$SYS"
   st=$(state_json "$SYS")
@@ -108,6 +109,16 @@ case_untrusted_key() {
   expect_check_refuses "v3 signed by another key" "trusted"
   agent "$SYS" upgrade
   expect_refused "v3 signed by another key" "trusted"
+}
+
+case_summary_signed_by_untrusted_key() {
+  fresh "a repository summary signed by an untrusted key"
+  make_tree "$T/trees/3" 3
+  C3=$(commit_tree "$REPO" "$T/trees/3" 3)
+  PUBLISH_KEYS=other publish "$REPO"
+  expect_check_refuses "a summary signed by another key" "summary.*trusted"
+  agent "$SYS" upgrade
+  expect_refused "a summary signed by another key" "summary.*trusted"
 }
 
 SIGNATURE_BAD="signature.*(invalid|not valid|match|bad|fail|verif)|(invalid|bad|verif).*signature"
@@ -357,7 +368,7 @@ update_test_init
 make_base
 # Each case runs in a subshell, so that one failure does not hide the others.
 # UPDATE_CASES="name ..." runs only those (the names of the case_* functions).
-all_cases="unsigned untrusted_key signature_of_another_commit truncated_object corrupted_object
+all_cases="unsigned untrusted_key summary_signed_by_untrusted_key signature_of_another_commit truncated_object corrupted_object
            older_commit older_commit_not_deployed sequence_not_above_floor current_served_again other_os
            server_stops_answering full_disk"
 failed=()

@@ -16,6 +16,7 @@
 #                               bulwark-update commit on $REF, signed with the main key unless
 #                               ARGS has a --key or --unsigned; prints the checksum
 #   publish REPO                bulwark-update publish, summary signed with the main key
+#                               (or the keys named in $PUBLISH_KEYS)
 #   start_nginx DIR [CONF]      serves DIR on 127.0.0.1:$NGINX_PORT (CONF: extra lines for the
 #                               server block); stop_nginx; nginx_workers
 #   make_sysroot DIR REPO [COMMIT]
@@ -193,9 +194,12 @@ commit_tree() {
   echo "$csum"
 }
 
+# publish REPO: the summary, signed with the keys named in $PUBLISH_KEYS (default: main).
 publish() {
-  "$BU" publish --repo "$1" --key "$T/keys/main.sec" >"$T/pub.out" 2>&1 ||
-    fail "bulwark-update publish --repo $1: $(cat "$T/pub.out")"
+  local k keys=()
+  for k in ${PUBLISH_KEYS:-main}; do keys+=(--key "$T/keys/$k.sec"); done
+  "$BU" publish --repo "$1" "${keys[@]}" >"$T/pub.out" 2>&1 ||
+    fail "bulwark-update publish --repo $1 (keys ${PUBLISH_KEYS:-main}): $(cat "$T/pub.out")"
   # nginx's Last-Modified and ETag have a resolution of one second: two
   # publications within a second could look unchanged to a client that
   # revalidates its cached summary. Give each publication a second of its
@@ -311,14 +315,6 @@ make_sysroot() {
       ostree --repo="$dir/ostree/repo" refs --create="$REF" "$commit" &&
       ostree admin deploy --sysroot "$dir" --os "$OS" "$REF"
   } >"$T/make_sysroot.log" 2>&1 || fail "making the sysroot $dir: $(cat "$T/make_sysroot.log")"
-  # The README has the agent trust the keys of the OS image (the deployment's
-  # /usr/lib/bulwark/update/trusted.d, shipped by make_tree). bulwark-update
-  # as written reads trust.keys under --sysroot instead, where a real sysroot
-  # has no /usr: the main key is put there too, so that every test but key
-  # rotation (which needs keys to come from the image) exercises the rest.
-  # Under the README's rule this directory is not read and changes nothing.
-  mkdir -p "$dir/usr/lib/bulwark/update/trusted.d"
-  cp "$T/keys/main.pub" "$dir/usr/lib/bulwark/update/trusted.d/main.pub"
   # An empty GRUB environment block (1024 bytes), as the image ships it.
   mkdir -p "$dir/boot/grub"
   {
