@@ -174,9 +174,11 @@ start_agent
 wait_for "the deploy" state_is deploying || true
 kill_and_check "the deploy started"
 
-start_agent
-{ wait_for "the deploy" state_is deploying && sleep 0.05; } || true
-kill_and_check "50 ms into the deploy"
+for ms in 50 100 200; do
+  start_agent
+  { wait_for "the deploy" state_is deploying && sleep "0.$(printf '%03d' "$ms")"; } || true
+  kill_and_check "$ms ms into the deploy"
+done
 
 start_agent
 wait_for "the new boot entries" boot_entries_changed || true
