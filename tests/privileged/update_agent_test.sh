@@ -204,6 +204,23 @@ expect_eq "/etc carried over from v1 to v3" "$(cat "$dep3/etc/local.conf")" "a l
 expect_eq "state.json: the anti-rollback floor" "$(state_field "$SYS" '.highest_sequence')" 3
 expect_eq "state.json: upgrades" "$(state_field "$SYS" '.upgrades_total')" 2
 
+step "without --config: the configuration of the deployment that boots next"
+mkdir -p "$dep3/etc/bulwark"
+cp "$CONFIG" "$dep3/etc/bulwark/update.toml"
+LAST_CMD="bulwark-update --sysroot $SYS check"
+rc=0
+"$BU" --sysroot "$SYS" check >"$T/agent.out" 2>"$T/agent.err" || rc=$?
+out=$(cat "$T/agent.out")
+err=$(cat "$T/agent.err")
+expect_agent_ok
+expect_match "check with v3's /etc/bulwark/update.toml" "$(agent_said)" "no update|up to date"
+rm "$dep3/etc/bulwark/update.toml"
+rc=0
+"$BU" --sysroot "$SYS" check >"$T/agent.out" 2>"$T/agent.err" || rc=$?
+[ "$rc" != 0 ] || fail "check without any configuration succeeded: $(cat "$T/agent.out")"
+expect_match "check without a configuration names the file it looked for" "$(cat "$T/agent.err")" \
+  "$dep3/etc/bulwark/update.toml"
+
 # ---- metrics ----
 
 step "metrics"

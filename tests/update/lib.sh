@@ -155,7 +155,6 @@ PRETTY_NAME="Bulwark $version"
 EOF
   cp "$dir/usr/lib/os-release" "$dir/usr/etc/os-release"
   echo "Bulwark $version" >"$dir/usr/etc/motd"
-  echo "[remote]" >"$dir/usr/etc/bulwark/update.toml"
   # A kernel that changes with the version, so that every deployment gets its own /boot files.
   echo "bulwark dummy kernel for version $version" >"$dir/usr/lib/modules/$KVER/vmlinuz"
   echo "bulwark dummy initramfs for version $version" >"$dir/usr/lib/modules/$KVER/initramfs.img"
