@@ -27,8 +27,9 @@
 #   agent SYSROOT VERB [ARGS...] runs bulwark-update --sysroot SYSROOT --config $CONFIG;
 #                               sets $rc, $out, $err (and keeps them for fail's report)
 #
-# and assertions: fail, ok, step, expect_eq, expect_match, expect_agent_ok,
-# sysroot_fingerprint, default_deployment, assert_consistent_sysroot.
+# what a sysroot holds: bls_entries (default first), bls_deployment, default_commit,
+# deployed_commits, sysroot_fingerprint; and assertions: fail, ok, step, expect_eq,
+# expect_match, expect_agent_ok, expect_untouched, assert_consistent_sysroot.
 #
 # The fixture uses the ostree CLI to build and inspect sysroots; bulwark-update
 # itself is the only thing that upgrades them.
