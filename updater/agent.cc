@@ -235,13 +235,19 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
   // Already deployed: nothing to do (and not a refusal). When it is not the
   // default it was rolled back, and it is not taken again.
   auto deps = deployments();
-  for (size_t i = 0; i < deps.size(); ++i)
-    if (checksum == ostree_deployment_get_csum(deps[i])) {
-      rec.ok = true;
-      rec.available = false;
-      if (i > 0) rec.error = "deployed but rolled back; waiting for a newer version";
-      return rec;
-    }
+  uint64_t default_seq = 0;
+  if (!deps.empty())
+    if (auto info = read_commit_info(repo_, ostree_deployment_get_csum(deps[0]))) default_seq = info->sequence;
+  for (size_t i = 0; i < deps.size(); ++i) {
+    if (checksum != ostree_deployment_get_csum(deps[i])) continue;
+    // An older deployment served again is a downgrade, refused below; a
+    // newer one that is not the default was rolled back.
+    if (i > 0 && c.sequence <= default_seq) break;
+    rec.ok = true;
+    rec.available = false;
+    if (i > 0) rec.error = "deployed but rolled back; waiting for a newer version";
+    return rec;
+  }
   for (const auto& f : state_.failed)
     if (c.sequence <= f.commit.sequence)
       return make_error(0, "%s is not newer than %s, which failed its boot (%s); waiting for a newer version",
@@ -270,7 +276,7 @@ Result<CheckRecord> Agent::check() {
   transition(State::checking, "checking " + opts_.config.url + " for " + opts_.config.ref);
   auto keys = trusted_keys();
   if (!keys) return fail(keys.error());
-  auto remote = Remote::setup(repo_, opts_.config);
+  auto remote = Remote::setup(repo_, repo_path(), opts_.config);
   if (!remote) return fail(remote.error());
   auto rec = fetch_candidate(*remote, *keys);
   if (!rec) {
@@ -283,6 +289,12 @@ Result<CheckRecord> Agent::check() {
   else if (rec->error.empty()) transition(State::idle, "up to date: " + describe(rec->candidate));
   else transition(State::idle, "no update: " + describe(rec->candidate) + " " + rec->error);
   return rec;
+}
+
+std::string Agent::repo_path() const {
+  // libostree names the sysroot's repository by an fd (/proc/self/fd/N),
+  // which the fetch worker does not have: use its place in the sysroot.
+  return path_in_sysroot("/ostree/repo");
 }
 
 std::string Agent::grubenv_path() const { return path_in_sysroot(opts_.config.grubenv); }
@@ -298,7 +310,7 @@ Result<UpgradeResult> Agent::upgrade() {
   }
   const auto& c = rec.candidate;
   BW_ASSIGN_OR_RETURN(auto keys, trusted_keys());
-  BW_ASSIGN_OR_RETURN(auto remote, Remote::setup(repo_, opts_.config));
+  BW_ASSIGN_OR_RETURN(auto remote, Remote::setup(repo_, repo_path(), opts_.config));
   transition(State::downloading, "pulling " + describe(c));
   if (auto r = remote.pull(c.checksum, opts_.progress); !r) return fail(r.error());
   // The content is now local and verified object by object by libostree;

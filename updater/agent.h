@@ -95,6 +95,7 @@ class Agent {
   void after_deploy(const CommitInfo& c, const std::string& message);
   void finish_interrupted_deploy();
   std::string grubenv_path() const;
+  std::string repo_path() const;
   void write_metrics();
   std::string path_in_sysroot(const std::string& p) const;
 

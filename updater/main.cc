@@ -22,6 +22,7 @@
 #include "updater/agent.h"
 #include "updater/metrics.h"
 #include "updater/publish.h"
+#include "updater/remote.h"
 #include "updater/signature.h"
 
 namespace bw::update {
@@ -451,6 +452,11 @@ int cmd_daemon(const Args& a) {
 
 int main(int argc, char** argv) {
   using namespace bw::update;
+  // The agent's own network worker (see updater/remote.h), not for people.
+  if (argc > 1 && std::string(argv[1]) == "fetch-worker") {
+    bw::log::configure("bulwark-update", "", false, false);
+    return fetch_worker_main(std::vector<std::string>(argv + 2, argv + argc));
+  }
   auto parsed = parse_args(argc, argv);
   if (!parsed) return usage_error(parsed.error().message);
   auto& [command, args] = *parsed;

@@ -115,7 +115,7 @@ std::string render_metrics(const Status& s, int64_t now) {
            "When the agent entered its current state (seconds since the epoch).", st.since);
 
   m.family("bulwark_update_deployment", "gauge",
-           "The deployments in the sysroot, by role (booted, pending, rollback, other), always 1.");
+           "The deployments in the sysroot, by role (booted, pending, rollback, other; default on a sysroot not booted), always 1.");
   for (const auto& d : s.deployments) {
     std::string index = std::to_string(d.index);
     std::string sequence = std::to_string(d.commit.sequence);
@@ -136,7 +136,7 @@ std::string render_metrics(const Status& s, int64_t now) {
            st.highest_sequence);
   m.single("bulwark_update_pending_reboot", "gauge",
            "1 when a deployment waits for a reboot to become the booted one.",
-           find_role(s, "pending") ? 1 : 0);
+           find_role(s, "pending") || st.state == State::pending_reboot ? 1 : 0);
 
   m.single("bulwark_update_last_check_timestamp_seconds", "gauge",
            "When the agent last checked the remote for an update (0 = never).", st.last_check.time);
