@@ -293,11 +293,35 @@ std::string run(const std::string& cmd) {
 // public key from the key file. None of Bulwark's code is on that path.
 TEST_F(SignedRepo, UpstreamToolsReadAndVerifyTheSignature) {
   std::string text = run("ostree --repo=" + repo + " show --print-detached-metadata-key=" + kSignatureKey + " " + a);
-  ASSERT_TRUE(text.starts_with("[[byte ")) << text;
+  // GVariant's text form of the first `ay`: [byte 0x.., ...], or, when the
+  // bytes end in a NUL and hold no other, a bytestring b'...' with C escapes.
   std::string sig;
-  for (size_t pos = text.find("0x"); pos != std::string::npos && text[pos - 1] != ']'; pos = text.find("0x", pos + 2)) {
-    sig += static_cast<char>(std::stoi(text.substr(pos + 2, 2), nullptr, 16));
-    if (text.find(']', pos) < text.find(',', pos)) break;  // end of the first signature
+  if (text.starts_with("[[byte ")) {
+    for (size_t pos = text.find("0x"); pos != std::string::npos; pos = text.find("0x", pos + 2)) {
+      sig += static_cast<char>(std::stoi(text.substr(pos + 2, 2), nullptr, 16));
+      if (text.find(']', pos) < text.find(',', pos)) break;  // end of the first signature
+    }
+  } else {
+    ASSERT_TRUE(text.starts_with("[b'") || text.starts_with("[b\"")) << text;
+    char quote = text[2];
+    for (size_t i = 3; i < text.size() && text[i] != quote; ++i) {
+      if (text[i] != '\\') {
+        sig += text[i];
+        continue;
+      }
+      char e = text[++i];
+      if (e >= '0' && e <= '7') {
+        int v = 0, n = 0;
+        for (; n < 3 && i < text.size() && text[i] >= '0' && text[i] <= '7'; ++n, ++i) v = v * 8 + (text[i] - '0');
+        --i;
+        sig += static_cast<char>(v);
+      } else {
+        static const std::string from = "abfnrtv", to = "\a\b\f\n\r\t\v";
+        auto k = from.find(e);
+        sig += k == std::string::npos ? e : to[k];
+      }
+    }
+    sig += '\0';  // a bytestring's terminating NUL is part of the array but not printed
   }
   ASSERT_EQ(sig.size(), 64u) << text;
   write(t.path() + "/sig", sig);
