@@ -193,12 +193,9 @@ int cmd_sign(const Args& a) {
   if (!keys) return failed(keys.error());
   auto repo = open_repo(a.get("repo"));
   if (!repo) return failed(repo.error());
-  GErrorHolder err;
-  char* csum = nullptr;
-  if (!ostree_repo_resolve_rev(repo->get(), a.operands[0].c_str(), FALSE, &csum, err.out()))
-    return failed(err.err("resolving " + a.operands[0]).value());
-  std::string checksum(csum);
-  g_free(csum);
+  auto resolved = resolve_commit(repo->get(), a.operands[0]);
+  if (!resolved) return failed(resolved.error());
+  const std::string& checksum = *resolved;
   if (auto r = sign_commit(repo->get(), checksum, *keys); !r) return failed(r.error());
   printf("%s\n", checksum.c_str());
   return 0;
@@ -211,12 +208,9 @@ int cmd_verify(const Args& a) {
   if (!keys) return failed(keys.error());
   auto repo = open_repo(a.get("repo"));
   if (!repo) return failed(repo.error());
-  GErrorHolder err;
-  char* csum = nullptr;
-  if (!ostree_repo_resolve_rev(repo->get(), a.operands[0].c_str(), FALSE, &csum, err.out()))
-    return failed(err.err("resolving " + a.operands[0]).value());
-  std::string checksum(csum);
-  g_free(csum);
+  auto resolved = resolve_commit(repo->get(), a.operands[0]);
+  if (!resolved) return failed(resolved.error());
+  const std::string& checksum = *resolved;
   auto k = verify_commit(repo->get(), checksum, *keys);
   if (!k) return failed(k.error());
   auto info = read_commit_info(repo->get(), checksum);

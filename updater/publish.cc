@@ -66,6 +66,15 @@ Result<GPtr<OstreeRepo>> open_repo(const std::string& path) {
   return repo;
 }
 
+Result<std::string> resolve_commit(OstreeRepo* repo, const std::string& rev) {
+  GErrorHolder err;
+  char* csum = nullptr;
+  if (!ostree_repo_resolve_rev(repo, rev.c_str(), FALSE, &csum, err.out())) return err.err("resolving " + rev);
+  std::string out(csum);
+  g_free(csum);
+  return out;
+}
+
 Result<std::string> commit_tree(const CommitRequest& req) {
   if (req.branch.empty() || !ostree_validate_rev(req.branch.c_str(), nullptr))
     return make_error(0, "--branch: '%s' is not a valid ref name", req.branch.c_str());

@@ -17,6 +17,8 @@ namespace bw::update {
 
 // Opens an existing repository.
 Result<GPtr<OstreeRepo>> open_repo(const std::string& path);
+// A ref or checksum (or a prefix of one) -> the full commit checksum.
+Result<std::string> resolve_commit(OstreeRepo* repo, const std::string& rev);
 
 struct CommitRequest {
   std::string repo;

@@ -117,17 +117,23 @@ Result<std::string> commit_bytes(OstreeRepo* repo, const std::string& checksum) 
   return std::string(p ? p : "", n);
 }
 
-}  // namespace
-
-Result<void> sign_commit(OstreeRepo* repo, const std::string& checksum, const std::vector<SecretKey>& keys) {
-  BW_ASSIGN_OR_RETURN(auto data, commit_bytes(repo, checksum));
+// The commit's detached metadata (null when it has none).
+Result<VariantPtr> detached_metadata(OstreeRepo* repo, const std::string& checksum) {
   GErrorHolder err;
   GVariant* raw = nullptr;
   if (!ostree_repo_read_commit_detached_metadata(repo, checksum.c_str(), &raw, nullptr, err.out()))
     return err.err("reading the detached metadata of " + checksum);
-  VariantPtr old(raw);
+  return VariantPtr(raw);
+}
+
+}  // namespace
+
+Result<void> sign_commit(OstreeRepo* repo, const std::string& checksum, const std::vector<SecretKey>& keys) {
+  BW_ASSIGN_OR_RETURN(auto data, commit_bytes(repo, checksum));
+  BW_ASSIGN_OR_RETURN(auto old, detached_metadata(repo, checksum));
   BW_ASSIGN_OR_RETURN(auto s, add_signatures(read_signed(old.get()), data, keys));
   auto meta = with_signatures(old.get(), s);
+  GErrorHolder err;
   if (!ostree_repo_write_commit_detached_metadata(repo, checksum.c_str(), meta.get(), nullptr, err.out()))
     return err.err("writing the detached metadata of " + checksum);
   return {};
@@ -135,11 +141,7 @@ Result<void> sign_commit(OstreeRepo* repo, const std::string& checksum, const st
 
 Result<PublicKey> verify_commit(OstreeRepo* repo, const std::string& checksum, const TrustedKeys& keys) {
   BW_ASSIGN_OR_RETURN(auto data, commit_bytes(repo, checksum));
-  GErrorHolder err;
-  GVariant* raw = nullptr;
-  if (!ostree_repo_read_commit_detached_metadata(repo, checksum.c_str(), &raw, nullptr, err.out()))
-    return err.err("reading the detached metadata of " + checksum);
-  VariantPtr meta(raw);
+  BW_ASSIGN_OR_RETURN(auto meta, detached_metadata(repo, checksum));
   return check(read_signed(meta.get()), data, keys, "commit " + checksum);
 }
 

@@ -15,9 +15,14 @@
 
 #include "base/file.h"
 #include "updater/grubenv.h"
+#include "update_testing.h"
 
 namespace bw::update {
 namespace {
+
+using testing::find_program;
+using testing::run;
+using testing::RunResult;
 
 class TempDir {
  public:
@@ -383,54 +388,6 @@ TEST(BootCounter, HelpersRefuseAMalformedBlockAndLeaveIt) {
 
 // --- Interoperation with GRUB's tools ---
 
-std::string find_program(const std::string& name) {
-  const char* path = ::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  dirs += ":/usr/sbin:/sbin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (end > start && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return "";
-}
-
-struct RunResult {
-  int status = -1;     // exit code, or -1 when it did not exit normally
-  std::string output;  // stdout and stderr
-};
-
-// Runs argv (no shell, so values need no quoting) and collects its output.
-RunResult run(const std::vector<std::string>& argv) {
-  RunResult result;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) return result;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) result.output.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) result.status = WEXITSTATUS(status);
-  return result;
-}
 
 class GrubEditenv : public ::testing::Test {
  protected:

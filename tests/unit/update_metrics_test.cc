@@ -15,9 +15,14 @@
 #include "base/file.h"
 #include "updater/metrics.h"
 #include "updater/status.h"
+#include "update_testing.h"
 
 namespace bw::update {
 namespace {
+
+using testing::find_program;
+using testing::run;
+using testing::RunResult;
 
 CommitInfo commit(std::string checksum, std::string version, uint64_t sequence) {
   CommitInfo c;
@@ -183,66 +188,6 @@ TEST(Metrics, FailedCheckIsNotAvailable) {
 
 // --- promtool ---
 
-std::string find_program(const std::string& name) {
-  const char* path = ::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (end > start && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return "";
-}
-
-struct RunResult {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs argv with `input` on its stdin (from a file, so no pipe can fill up).
-RunResult run_with_input(const std::vector<std::string>& argv, const std::string& input) {
-  RunResult result;
-  char tmpl[] = "/tmp/bw-metrics-XXXXXX";
-  int in = ::mkstemp(tmpl);
-  if (in < 0) return result;
-  ::unlink(tmpl);
-  if (!write_all(in, input) || ::lseek(in, 0, SEEK_SET) != 0) {
-    ::close(in);
-    return result;
-  }
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) < 0) {
-    ::close(in);
-    return result;
-  }
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in, 0);
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(in);
-  ::close(fds[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) result.output.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) result.status = WEXITSTATUS(status);
-  return result;
-}
 
 class Promtool : public ::testing::Test {
  protected:
@@ -252,7 +197,7 @@ class Promtool : public ::testing::Test {
   }
   // promtool exits 0 with no output when the text parses and passes its lint.
   void expect_clean(const std::string& text) {
-    RunResult r = run_with_input({promtool_, "check", "metrics"}, text);
+    RunResult r = run({promtool_, "check", "metrics"}, text);
     EXPECT_EQ(r.status, 0) << r.output << "\n--- input ---\n" << text;
     EXPECT_EQ(r.output, "") << "--- input ---\n" << text;
   }
@@ -277,10 +222,10 @@ TEST_F(Promtool, AcceptsEscapedLabelValues) {
 // The check itself must be able to fail: a counter without _total and an
 // unescaped quote are refused.
 TEST_F(Promtool, RefusesBadText) {
-  RunResult lint = run_with_input({promtool_, "check", "metrics"},
+  RunResult lint = run({promtool_, "check", "metrics"},
                                   "# HELP x_things Things.\n# TYPE x_things counter\nx_things 1\n");
   EXPECT_TRUE(lint.status != 0 || !lint.output.empty()) << "promtool accepted a counter without _total";
-  RunResult parse = run_with_input({promtool_, "check", "metrics"},
+  RunResult parse = run({promtool_, "check", "metrics"},
                                    "# HELP x Some.\n# TYPE x gauge\nx{a=\"q\"q\"} 1\n");
   EXPECT_NE(parse.status, 0) << parse.output;
 }

@@ -15,6 +15,7 @@
 #include "updater/keys.h"
 #include "updater/publish.h"
 #include "updater/signature.h"
+#include "update_testing.h"
 
 namespace bw::update {
 namespace {
@@ -276,15 +277,13 @@ TEST_F(SignedRepo, SignedSummary) {
 namespace bw::update {
 namespace {
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
+// Output of a program that must exist (the bootstrap installs ostree and openssl).
+std::string output_of(const std::vector<std::string>& argv) {
+  std::string path = testing::find_program(argv[0]);
+  EXPECT_FALSE(path.empty()) << argv[0] << " is not installed";
+  std::vector<std::string> args = argv;
+  args[0] = path;
+  return testing::run(args).output;
 }
 
 // The format upstream ostree verifies: ostree's own command reads the
@@ -292,7 +291,7 @@ std::string run(const std::string& cmd) {
 // it over the commit object's bytes as stored in the repository, with the
 // public key from the key file. None of Bulwark's code is on that path.
 TEST_F(SignedRepo, UpstreamToolsReadAndVerifyTheSignature) {
-  std::string text = run("ostree --repo=" + repo + " show --print-detached-metadata-key=" + kSignatureKey + " " + a);
+  std::string text = output_of({"ostree", "--repo=" + repo, "show", std::string("--print-detached-metadata-key=") + kSignatureKey, a});
   // GVariant's text form of the first `ay`: [byte 0x.., ...], or, when the
   // bytes end in a NUL and hold no other, a bytestring b'...' with C escapes.
   std::string sig;
@@ -330,14 +329,15 @@ TEST_F(SignedRepo, UpstreamToolsReadAndVerifyTheSignature) {
   der.append(reinterpret_cast<const char*>(signer.pub.data()), 32);
   write(t.path() + "/pub.der", der);
   std::string object = repo + "/objects/" + a.substr(0, 2) + "/" + a.substr(2) + ".commit";
-  std::string cmd = "openssl pkeyutl -verify -pubin -keyform DER -inkey " + t.path() + "/pub.der -rawin -in " +
-                    object + " -sigfile " + t.path() + "/sig 2>&1";
-  std::string out = run(cmd);
-  EXPECT_NE(out.find("Signature Verified Successfully"), std::string::npos) << cmd << "\n" << out;
+  auto openssl_verify = [&](const std::string& file) {
+    return output_of({"openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", t.path() + "/pub.der",
+                      "-rawin", "-in", file, "-sigfile", t.path() + "/sig"});
+  };
+  std::string out = openssl_verify(object);
+  EXPECT_NE(out.find("Signature Verified Successfully"), std::string::npos) << out;
   // And the same check fails for the other commit's bytes.
   std::string other = repo + "/objects/" + b.substr(0, 2) + "/" + b.substr(2) + ".commit";
-  out = run("openssl pkeyutl -verify -pubin -keyform DER -inkey " + t.path() + "/pub.der -rawin -in " + other +
-            " -sigfile " + t.path() + "/sig 2>&1");
+  out = openssl_verify(other);
   EXPECT_EQ(out.find("Signature Verified Successfully"), std::string::npos) << out;
 }
 
