@@ -19,16 +19,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/file.h"
 #include "bundle.h"
+#include "init_harness.h"
 
 namespace bw::test {
 namespace {
@@ -36,31 +34,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-const std::string kInit = BULWARK_BUILD_DIR "/init/bulwark-init";
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> out;
-  for (auto& l : split_lines(slurp(path)))
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 size_t occurrences(const std::string& text, const std::string& what) {
   size_t n = 0;
@@ -88,31 +61,15 @@ json control(const std::string& socket, const std::string& request) {
   return json::parse(reply, nullptr, false);
 }
 
-class InitVerdictTest : public ::testing::Test {
+class InitVerdictTest : public InitHarness {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (pid and mount namespaces); euid is " << ::geteuid();
-    if (::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs unshare(1) from util-linux";
-    ASSERT_EQ(::access(kInit.c_str(), X_OK), 0) << "bulwark-init not built at " << kInit;
-    char templ[] = "/tmp/bwv-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    base_ = templ;
-    ASSERT_EQ(::chmod(base_.c_str(), 0755), 0);
-    cfg_ = base_ + "/cfg";
-    ASSERT_EQ(::mkdir(cfg_.c_str(), 0755), 0);
+  InitVerdictTest() : InitHarness("bwv") {}
+
+  void prepare() override {
     ASSERT_EQ(::mkdir((cfg_ + "/boot-verdict.d").c_str(), 0755), 0);
     verdict_file_ = base_ + "/state/boot-verdict";
     hook_log_ = base_ + "/hook.log";
     socket_ = base_ + "/control.sock";
-  }
-
-  void TearDown() override {
-    if (unshare_pid_ > 0) {
-      if (init_pid_ > 0) (void)::kill(init_pid_, SIGKILL);
-      (void)::kill(unshare_pid_, SIGKILL);
-      (void)::waitpid(unshare_pid_, nullptr, 0);
-    }
-    if (!base_.empty()) (void)remove_tree_at(AT_FDCWD, base_);
   }
 
   void service(const std::string& name, const std::string& script, const std::string& more = "") {
@@ -134,52 +91,16 @@ class InitVerdictTest : public ::testing::Test {
     hook(name, "echo \"" + name + "|$#|$1|$2|$BULWARK_BOOT_VERDICT\" >> " + hook_log_);
   }
 
-  void start(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", kInit,
-                                     "--supervisor", "--config-dir", cfg_, "--socket", socket_,
-                                     "--state-dir", base_ + "/state", "--log-dir", base_ + "/log"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    std::string out = base_ + "/init.out";
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) _exit(127);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      _exit(127);
-    }
-    unshare_pid_ = pid;
-    std::string children = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-    ASSERT_TRUE(wait_until([&] { return atoi(slurp(children).c_str()) > 0; }, 5s)) << output();
-    init_pid_ = atoi(slurp(children).c_str());
-    ASSERT_TRUE(wait_until([&] { return output().find("starting ") != std::string::npos; }, 5s)) << output();
-  }
-
-  int stop(int sig = SIGTERM, std::chrono::milliseconds timeout = 10s) {
-    (void)::kill(init_pid_, sig);
-    int status = 0;
-    bool done = wait_until([&] { return ::waitpid(unshare_pid_, &status, WNOHANG) == unshare_pid_; }, timeout);
-    if (!done) return -1;
-    unshare_pid_ = -1;
-    init_pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  std::string output() const { return slurp(base_ + "/init.out"); }
+  void start(const std::vector<std::string>& extra = {}) { start_init(socket_, extra); }
+  int stop(int sig = SIGTERM) { return stop_init(sig, 10); }
 
   // The boot-verdict file, once it exists.
-  json verdict(std::chrono::milliseconds timeout) {
-    wait_until([&] { return ::access(verdict_file_.c_str(), F_OK) == 0; }, timeout);
-    return json::parse(slurp(verdict_file_), nullptr, false);
+  json verdict(int timeout_s) {
+    wait_until([&] { return ::access(verdict_file_.c_str(), F_OK) == 0; }, timeout_s);
+    return json::parse(host_file(verdict_file_), nullptr, false);
   }
 
-  std::string base_, cfg_, verdict_file_, hook_log_, socket_;
-  pid_t unshare_pid_ = -1;
-  pid_t init_pid_ = -1;
+  std::string verdict_file_, hook_log_, socket_;
 };
 
 // Two required services, one with a health check that passes only after a
@@ -202,8 +123,8 @@ TEST_F(InitVerdictTest, GoodWhenRequiredServicesAreReadyAndHealthy) {
   hook("40-not-executable", "echo should-not-run >> " + hook_log_, 0644);
   start();
 
-  json v = verdict(10s);
-  ASSERT_TRUE(v.is_object()) << slurp(verdict_file_) << output();
+  json v = verdict(10);
+  ASSERT_TRUE(v.is_object()) << host_file(verdict_file_) << output();
   EXPECT_EQ(v["verdict"], "good") << v.dump();
   EXPECT_EQ(v["reason"], "all 2 required services up") << v.dump();
   EXPECT_GE(v["elapsed_ms"].get<long long>(), 1000) << "decided before web's health check passed: " << v.dump();
@@ -213,7 +134,7 @@ TEST_F(InitVerdictTest, GoodWhenRequiredServicesAreReadyAndHealthy) {
   EXPECT_EQ(time.back(), 'Z') << time;
   EXPECT_EQ(v.size(), 4u) << v.dump();
 
-  ASSERT_TRUE(wait_until([&] { return !lines_of(hook_log_).empty(); }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return !lines_of(hook_log_).empty(); }, 5)) << output();
   EXPECT_EQ(lines_of(hook_log_), std::vector<std::string>{"30-record|2|good|all 2 required services up|good"});
   auto order = lines_of(base_ + "/order");
   ASSERT_EQ(order.size(), 2u) << output();
@@ -257,14 +178,14 @@ TEST_F(InitVerdictTest, BadWhenARequiredServiceCrashLoops) {
           "crash_loop_restarts = 2\n");
   recording_hook("50-record");
   start();
-  json v = verdict(10s);
+  json v = verdict(10);
   ASSERT_TRUE(v.is_object()) << output();
   EXPECT_EQ(v["verdict"], "bad") << v.dump();
   std::string reason = v["reason"];
   EXPECT_EQ(reason.rfind("service 'db' failed: crash loop: 2 restarts within 60000 ms", 0), 0u) << reason;
   EXPECT_NE(reason.find("(last: exited with status 1)"), std::string::npos) << reason;
   EXPECT_LT(v["elapsed_ms"].get<long long>(), 5000) << v.dump();
-  ASSERT_TRUE(wait_until([&] { return !lines_of(hook_log_).empty(); }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return !lines_of(hook_log_).empty(); }, 5)) << output();
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(lines_of(hook_log_), std::vector<std::string>{"50-record|2|bad|" + reason + "|bad"});
   EXPECT_EQ(stop(), 0) << output();
@@ -281,7 +202,7 @@ TEST_F(InitVerdictTest, BadWhenAHealthCheckNeverPassesBeforeTheDeadline) {
   recording_hook("20-record");
   auto t0 = Clock::now();
   start({"--boot-deadline", "2", "--hook-timeout-ms", "1000"});
-  json v = verdict(8s);
+  json v = verdict(8);
   ASSERT_TRUE(v.is_object()) << output();
   auto took = Clock::now() - t0;
   EXPECT_GE(took, 1900ms);
@@ -295,7 +216,7 @@ TEST_F(InitVerdictTest, BadWhenAHealthCheckNeverPassesBeforeTheDeadline) {
   EXPECT_EQ(status["result"]["boot_verdict"]["verdict"], "bad") << status.dump() << output();
   EXPECT_TRUE(lines_of(hook_log_).empty());
 
-  ASSERT_TRUE(wait_until([&] { return !lines_of(hook_log_).empty(); }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return !lines_of(hook_log_).empty(); }, 5)) << output();
   EXPECT_EQ(lines_of(hook_log_),
             std::vector<std::string>{"20-record|2|bad|service 'web' not healthy within 2 s|bad"});
   EXPECT_NE(output().find("boot-verdict hook '" + cfg_ + "/boot-verdict.d/10-hangs' did not finish within 1000 ms, "
@@ -319,7 +240,7 @@ TEST_F(InitVerdictTest, NoVerdictWhenShutdownComesFirst) {
         status = control(socket_, R"({"cmd":"status"})");
         return status.is_object() && status["result"].contains("boot_verdict");
       },
-      5s))
+      5))
       << output();
   EXPECT_EQ(status["result"]["boot_verdict"]["verdict"], "pending") << status.dump();
   EXPECT_EQ(status["result"]["boot_verdict"]["reason"], "waiting for 'web' to become ready") << status.dump();
@@ -348,9 +269,9 @@ TEST_F(InitVerdictTest, BadDeadlineIsRefused) {
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << bad << ": " << status;
-    EXPECT_NE(slurp(err).find(std::string("--boot-deadline: '") + bad + "' is not a number from 1 to 86400"),
+    EXPECT_NE(host_file(err).find(std::string("--boot-deadline: '") + bad + "' is not a number from 1 to 86400"),
               std::string::npos)
-        << slurp(err);
+        << host_file(err);
   }
 }
 

@@ -18,9 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <grp.h>
-#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -29,6 +27,7 @@
 
 #include "base/file.h"
 #include "bundle.h"
+#include "init_harness.h"
 #include "sandbox/cgroup2.h"
 
 namespace bw::test {
@@ -37,34 +36,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-const std::string kInit = BULWARK_BUILD_DIR "/init/bulwark-init";
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines_of(const std::string& path) {
-  std::vector<std::string> out;
-  for (auto& l : split_lines(slurp(path)))
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
-
-bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
-
 // A field of /proc/PID/status ("State", "PPid", ...), "" when gone.
 std::string proc_status(pid_t pid, const std::string& key) {
-  for (const auto& line : split_lines(slurp("/proc/" + std::to_string(pid) + "/status")))
+  for (const auto& line : split_lines(proc_file(pid, "status")))
     if (line.rfind(key + ":", 0) == 0) {
       std::string v = line.substr(key.size() + 1);
       v.erase(0, v.find_first_not_of(" \t"));
@@ -103,30 +77,13 @@ struct Event {
   long long ns = 0;
 };
 
-class InitSupervisorTest : public ::testing::Test {
+class InitSupervisorTest : public InitHarness {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (pid and mount namespaces); euid is " << ::geteuid();
-    if (::access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "needs unshare(1) from util-linux";
-    ASSERT_EQ(::access(kInit.c_str(), X_OK), 0) << "bulwark-init not built at " << kInit;
-    ASSERT_EQ(::access(probe_path().c_str(), X_OK), 0) << "bw-probe not built at " << probe_path();
-    char templ[] = "/tmp/bwi-XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    base_ = templ;
-    ASSERT_EQ(::chmod(base_.c_str(), 0755), 0);
-    cfg_ = base_ + "/cfg";
-    ASSERT_EQ(::mkdir(cfg_.c_str(), 0755), 0);
-    events_ = base_ + "/events";
-  }
+  InitSupervisorTest() : InitHarness("bwi") {}
 
-  void TearDown() override {
-    if (unshare_pid_ > 0) {
-      // Killing the namespace's init kills everything in it.
-      if (pid_t init = init_pid_; init > 0) (void)::kill(init, SIGKILL);
-      (void)::kill(unshare_pid_, SIGKILL);
-      (void)::waitpid(unshare_pid_, nullptr, 0);
-    }
-    if (!base_.empty()) (void)remove_tree_at(AT_FDCWD, base_);
+  void prepare() override {
+    ASSERT_EQ(::access(probe_path().c_str(), X_OK), 0) << "bw-probe not built at " << probe_path();
+    events_ = base_ + "/events";
   }
 
   void service(const std::string& name, const std::string& toml) {
@@ -146,50 +103,17 @@ class InitSupervisorTest : public ::testing::Test {
   static std::string ev(const std::string& name) { return "echo \"" + name + " $(date +%s%N)\" >> $EV"; }
 
   void start(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc", kInit,
-                                     "--supervisor", "--config-dir", cfg_, "--socket", "",
-                                     "--state-dir", base_ + "/state", "--log-dir", base_ + "/log", "--debug"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    std::string out = base_ + "/init.out";
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || null < 0 || ::dup2(null, 0) < 0 || ::dup2(fd, 1) < 0 || ::dup2(fd, 2) < 0) _exit(127);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      _exit(127);
-    }
-    unshare_pid_ = pid;
-    // bulwark-init is unshare's only child.
-    std::string children = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-    ASSERT_TRUE(wait_until([&] { return atoi(slurp(children).c_str()) > 0; }, 5s)) << output();
-    init_pid_ = atoi(slurp(children).c_str());
-    ASSERT_TRUE(wait_until([&] { return output().find("starting ") != std::string::npos; }, 5s)) << output();
+    std::vector<std::string> args = {"--debug"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    start_init("", args);
   }
-
-  // Sends `sig` to bulwark-init and waits for it to end; the exit status in
-  // shell convention, or -1 when it did not end within `timeout`.
-  int stop(int sig = SIGTERM, std::chrono::milliseconds timeout = 20s) {
-    (void)::kill(init_pid_, sig);
-    int status = 0;
-    bool done = wait_until([&] { return ::waitpid(unshare_pid_, &status, WNOHANG) == unshare_pid_; }, timeout);
-    if (!done) return -1;
-    unshare_pid_ = -1;
-    init_pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  std::string output() const { return slurp(base_ + "/init.out"); }
+  int stop(int sig = SIGTERM) { return stop_init(sig, 20); }
 
   // The supervisor's SIGUSR2 state dump, freshly written.
   std::string dump() {
     size_t before = output().size();
     (void)::kill(init_pid_, SIGUSR2);
-    wait_until([&] { return output().find("info: state:", before) != std::string::npos; }, 3s);
+    wait_until([&] { return output().find("info: state:", before) != std::string::npos; }, 3);
     std::this_thread::sleep_for(100ms);
     return output().substr(before);
   }
@@ -215,9 +139,7 @@ class InitSupervisorTest : public ::testing::Test {
     return -1;
   }
 
-  std::string base_, cfg_, events_;
-  pid_t unshare_pid_ = -1;
-  pid_t init_pid_ = -1;
+  std::string events_;
 };
 
 TEST_F(InitSupervisorTest, ReapsZombiesOfReparentedOrphans) {
@@ -229,7 +151,7 @@ TEST_F(InitSupervisorTest, ReapsZombiesOfReparentedOrphans) {
                         ") & done; exit 0'; exec sleep 1000"));
   service("steady", sh("exec sleep 1000"));
   start();
-  ASSERT_TRUE(wait_until([&] { return count("orphan-done") == 5; }, 10s)) << output();
+  ASSERT_TRUE(wait_until([&] { return count("orphan-done") == 5; }, 10)) << output();
   // Give the supervisor a moment to reap the last of them, then look for
   // zombies among its children.
   bool clean = wait_until(
@@ -238,7 +160,7 @@ TEST_F(InitSupervisorTest, ReapsZombiesOfReparentedOrphans) {
           if (proc_status(c, "State").rfind("Z", 0) == 0) return false;
         return true;
       },
-      3s);
+      3);
   EXPECT_TRUE(clean) << "zombies left with parent " << init_pid_;
   std::string d = dump();
   size_t at_reaped = d.find(" orphans reaped");
@@ -255,7 +177,7 @@ TEST_F(InitSupervisorTest, ReadinessGatesDependents) {
                       "ready = \"notify\"\n");
   service("dependent", sh(ev("dependent-start") + "; exec sleep 1000") + "requires = [\"slow\"]\n");
   start();
-  ASSERT_TRUE(wait_until([&] { return count("slow-start") == 1; }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return count("slow-start") == 1; }, 5)) << output();
   std::this_thread::sleep_for(300ms);
   // A READY=1 from a process that is not the service's counts for nothing.
   {
@@ -273,7 +195,7 @@ TEST_F(InitSupervisorTest, ReadinessGatesDependents) {
   EXPECT_NE(d.find("status=warming-up"), std::string::npos) << d;
   EXPECT_EQ(state_in(d, "dependent"), "waiting") << d;
   EXPECT_EQ(count("dependent-start"), 0);
-  ASSERT_TRUE(wait_until([&] { return count("dependent-start") == 1; }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return count("dependent-start") == 1; }, 5)) << output();
   // It started only after `slow` said it was ready, a second after it began.
   EXPECT_GE(at("dependent-start") - at("slow-start"), 900LL * 1000 * 1000);
   d = dump();
@@ -288,7 +210,7 @@ TEST_F(InitSupervisorTest, CrashingServiceBacksOffThenFailsOthersUnaffected) {
                          "crash_loop_restarts = 4\ncrash_loop_window_ms = 60000\n");
   service("steady", sh(ev("steady-start") + "; exec sleep 1000"));
   start();
-  ASSERT_TRUE(wait_until([&] { return output().find("crasher: crash loop") != std::string::npos; }, 10s))
+  ASSERT_TRUE(wait_until([&] { return output().find("crasher: crash loop") != std::string::npos; }, 10))
       << output();
   std::this_thread::sleep_for(700ms);
   auto crashes = events("crash");
@@ -306,7 +228,7 @@ TEST_F(InitSupervisorTest, CrashingServiceBacksOffThenFailsOthersUnaffected) {
   EXPECT_EQ(state_in(d, "crasher"), "failed") << d;
   EXPECT_NE(d.find("restarts=4"), std::string::npos) << d;
   EXPECT_EQ(state_in(d, "steady"), "running") << d;
-  EXPECT_NE(slurp(base_ + "/log/crasher.log").find("crash loop: 4 restarts"), std::string::npos);
+  EXPECT_NE(host_file(base_ + "/log/crasher.log").find("crash loop: 4 restarts"), std::string::npos);
   EXPECT_EQ(stop(), 0) << output();
 }
 
@@ -322,7 +244,7 @@ TEST_F(InitSupervisorTest, ServiceThatStopsPingingTheWatchdogIsRestarted) {
                                             "while true; do $P notify WATCHDOG=1 -- sleep 0.2 >/dev/null; done") +
                         "ready = \"notify\"\nwatchdog_ms = 600\n");
   start();
-  ASSERT_TRUE(wait_until([&] { return count("quiet-start") >= 2; }, 8s)) << output();
+  ASSERT_TRUE(wait_until([&] { return count("quiet-start") >= 2; }, 8)) << output();
   EXPECT_NE(output().find("quiet: watchdog timeout: no WATCHDOG=1 within 600 ms"), std::string::npos) << output();
   // The first run lasted about 0.2 s of pings plus the 600 ms timeout.
   auto starts = events("quiet-start");
@@ -340,7 +262,8 @@ TEST_F(InitSupervisorTest, LogsAreCapturedAndRotated) {
                        "echo \"err $i\" >&2; i=$((i+1)); done; exec sleep 1000"));
   start({"--log-file-bytes", "2048", "--log-files", "2"});
   std::string log = base_ + "/log/chatty.log";
-  ASSERT_TRUE(wait_until([&] { return slurp(log).find("line 299 of the chatty service") != std::string::npos; }, 10s))
+  ASSERT_TRUE(
+      wait_until([&] { return host_file(log).find("line 299 of the chatty service") != std::string::npos; }, 10))
       << output();
   struct stat st {};
   ASSERT_EQ(::stat((log + ".1").c_str(), &st), 0) << "no rotated file";
@@ -350,7 +273,7 @@ TEST_F(InitSupervisorTest, LogsAreCapturedAndRotated) {
   ASSERT_EQ(::stat(log.c_str(), &st), 0);
   EXPECT_LE(st.st_size, 2048);
   // stderr is captured too.
-  EXPECT_NE(slurp(log).find("err 299"), std::string::npos);
+  EXPECT_NE(host_file(log).find("err 299"), std::string::npos);
   EXPECT_EQ(stop(), 0) << output();
 }
 
@@ -374,7 +297,7 @@ TEST_F(InitSupervisorTest, ShutdownStopsInReverseOrderWithinTimeoutsThenRunsHook
                                     "\n",
                                 0755, Durability::volatile_));
   start();
-  ASSERT_TRUE(wait_until([&] { return count("top-start") == 1; }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return count("top-start") == 1; }, 5)) << output();
   std::this_thread::sleep_for(200ms);
   auto t0 = Clock::now();
   long long stop_sent_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -384,12 +307,12 @@ TEST_F(InitSupervisorTest, ShutdownStopsInReverseOrderWithinTimeoutsThenRunsHook
   auto took = Clock::now() - t0;
   EXPECT_LT(took, 5s);
   for (const char* e : {"top-term", "mid-stop", "base-stop", "loner-stop", "hook-exit", "hook2-exit"})
-    EXPECT_EQ(count(e), 1) << e << "\n" << slurp(events_) << output();
+    EXPECT_EQ(count(e), 1) << e << "\n" << host_file(events_) << output();
   // top ignored SIGTERM and was killed 500 ms later; only then did mid get
   // its signal. (The trap's own timestamp lags the signal by up to a sleep
   // period, so the bound is taken from when the stop was requested.)
-  EXPECT_GT(at("mid-stop"), at("top-term")) << slurp(events_);
-  EXPECT_GE(at("mid-stop") - stop_sent_ns, 500LL * 1000 * 1000) << slurp(events_);
+  EXPECT_GT(at("mid-stop"), at("top-term")) << host_file(events_);
+  EXPECT_GE(at("mid-stop") - stop_sent_ns, 500LL * 1000 * 1000) << host_file(events_);
   EXPECT_GT(at("base-stop"), at("mid-stop"));
   EXPECT_GT(at("hook-exit"), at("base-stop"));
   EXPECT_GT(at("hook2-exit"), at("hook-exit"));
@@ -400,7 +323,7 @@ TEST_F(InitSupervisorTest, IdleSupervisorDoesNotWakeUp) {
   service("a", sh("exec sleep 1000"));
   service("b", sh("exec sleep 1000") + "requires = [\"a\"]\n");
   start();
-  ASSERT_TRUE(wait_until([&] { return state_in(dump(), "b") == "running"; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return state_in(dump(), "b") == "running"; }, 5));
   std::this_thread::sleep_for(200ms);
   std::string before = proc_status(init_pid_, "voluntary_ctxt_switches");
   std::this_thread::sleep_for(1500ms);
@@ -418,17 +341,17 @@ TEST_F(InitSupervisorTest, ProcessesThatLeaveTheGroupDieWithTheServiceCgroup) {
                         "restart = \"no\"\n");
   start({"--cgroup-parent", parent});
   std::string pidfile = base_ + "/escapee";
-  ASSERT_TRUE(wait_until([&] { return atoi(slurp(pidfile).c_str()) > 0; }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return atoi(host_file(pidfile).c_str()) > 0; }, 5)) << output();
   // The escapee's pid is in the namespace; find it on the host by its cgroup.
-  ASSERT_TRUE(wait_until([&] { return output().find("leaver: exited with status 0") != std::string::npos; }, 5s))
+  ASSERT_TRUE(wait_until([&] { return output().find("leaver: exited with status 0") != std::string::npos; }, 5))
       << output();
   bool gone = wait_until(
       [&] {
         for (pid_t c : children_of(init_pid_))
-          if (slurp("/proc/" + std::to_string(c) + "/comm") == "sleep\n") return false;
+          if (proc_file(c, "comm") == "sleep\n") return false;
         return true;
       },
-      3s);
+      3);
   EXPECT_TRUE(gone) << "the setsid'd sleep outlived its service";
   EXPECT_NE(::access((*mount + "/" + parent + "/leaver").c_str(), F_OK), 0);
   EXPECT_EQ(stop(), 0) << output();
@@ -444,9 +367,9 @@ TEST_F(InitSupervisorTest, ContainerServiceWithHealthCheck) {
                 "[health]\ncommand = [\"/bin/bw-probe\", \"exit\", \"0\"]\ninterval_ms = 200\n");
   service("after-box", sh(ev("after-box") + "; exec sleep 1000") + "requires = [\"" + name + "\"]\n");
   start();
-  ASSERT_TRUE(wait_until([&] { return output().find(name + ": healthy") != std::string::npos; }, 10s)) << output();
+  ASSERT_TRUE(wait_until([&] { return output().find(name + ": healthy") != std::string::npos; }, 10)) << output();
   EXPECT_EQ(count("after-box"), 1);
-  EXPECT_NE(slurp(base_ + "/log/" + name + ".log").find("in-container"), std::string::npos);
+  EXPECT_NE(host_file(base_ + "/log/" + name + ".log").find("in-container"), std::string::npos);
   std::string d = dump();
   EXPECT_NE(d.find(" running   container"), std::string::npos) << d;
   EXPECT_NE(d.find("health=healthy"), std::string::npos) << d;
@@ -487,7 +410,7 @@ CtlResult bulwarkctl_as(uid_t uid, gid_t gid, const std::vector<std::string>& ar
   CtlResult r;
   int status = 0;
   if (pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status)) r.status = WEXITSTATUS(status);
-  r.err = slurp(errfile);
+  r.err = host_file(errfile);
   return r;
 }
 
@@ -500,13 +423,13 @@ TEST_F(InitSupervisorTest, ControlSocketRefusesANonPermittedUid) {
   ASSERT_TRUE(write_file_atomic(policy, "[users]\n1000 = \"viewer\"\n", 0644, Durability::volatile_));
   std::string sock = base_ + "/control.sock";
   start({"--socket", sock, "--access-policy", policy});
-  ASSERT_TRUE(wait_until([&] { return state_in(dump(), "web") == "running"; }, 5s)) << output();
+  ASSERT_TRUE(wait_until([&] { return state_in(dump(), "web") == "running"; }, 5)) << output();
   std::string err = base_ + "/ctl.err";
 
   CtlResult denied = bulwarkctl_as(1000, 1000, {"--socket", sock, "stop", "web"}, err);
   EXPECT_EQ(denied.status, 1) << denied.err;
   EXPECT_NE(denied.err.find("permission denied"), std::string::npos) << denied.err;
-  EXPECT_TRUE(wait_until([&] { return output().find("denied 'stop web' to uid 1000") != std::string::npos; }, 2s))
+  EXPECT_TRUE(wait_until([&] { return output().find("denied 'stop web' to uid 1000") != std::string::npos; }, 2))
       << output();
   EXPECT_EQ(state_in(dump(), "web"), "running");
 
@@ -515,7 +438,7 @@ TEST_F(InitSupervisorTest, ControlSocketRefusesANonPermittedUid) {
 
   CtlResult stopped = bulwarkctl_as(0, 0, {"--socket", sock, "stop", "web"}, err);
   EXPECT_EQ(stopped.status, 0) << stopped.err;
-  EXPECT_TRUE(wait_until([&] { return state_in(dump(), "web") == "inactive"; }, 5s)) << output();
+  EXPECT_TRUE(wait_until([&] { return state_in(dump(), "web") == "inactive"; }, 5)) << output();
   EXPECT_EQ(stop(SIGTERM), 0) << output();
 }
 
