@@ -95,8 +95,10 @@ Result<void> Remote::run_worker(const std::vector<std::string>& args, const Prog
   argv.push_back(nullptr);
   BW_ASSIGN_OR_RETURN(auto child, fork_child());
   if (!child.valid()) {
-    // dup2 clears close-on-exec on the new descriptors; everything else closes at exec.
+    // Only fds 2 and 3 cross the exec; everything else is close-on-exec.
     if (dup2(progress_w.get(), 3) < 0 || dup2(err_w.get(), 2) < 0) _exit(127);
+    // dup2 onto itself (the pipe already was fd 3) keeps close-on-exec: clear it.
+    fcntl(3, F_SETFD, 0);
     int fl = fcntl(3, F_GETFL);
     fcntl(3, F_SETFL, fl & ~O_NONBLOCK);
     fl = fcntl(2, F_GETFL);
