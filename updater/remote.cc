@@ -118,13 +118,15 @@ Result<void> Remote::run_worker(const std::vector<std::string>& args, const Prog
   const uint64_t need = static_cast<uint64_t>(cfg_->low_speed_bytes) * static_cast<uint64_t>(cfg_->low_speed_seconds);
   bool progress_open = true, err_open = true;
   for (;;) {
-    struct pollfd fds[3] = {{child.pidfd(), POLLIN, 0}, {progress_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-    int n = poll(fds, progress_open || err_open ? 3 : 1, 200);
+    // A pipe at end of file leaves the set (poll ignores a negative fd);
+    // otherwise its hang-up would wake poll at once, over and over.
+    struct pollfd fds[3] = {{child.pidfd(), POLLIN, 0},
+                            {progress_open ? progress_r.get() : -1, POLLIN, 0},
+                            {err_open ? err_r.get() : -1, POLLIN, 0}};
+    int n = poll(fds, 3, 200);
     if (n < 0 && errno != EINTR) return sys_error("poll");
     if (progress_open) progress_open = drain(progress_r.get(), &progress_buf);
     if (err_open) err_open = drain(err_r.get(), &err_buf);
-    if (!progress_open) fds[1].fd = -1;
-    if (!err_open) fds[2].fd = -1;
     for (size_t nl; (nl = progress_buf.find('\n')) != std::string::npos; progress_buf.erase(0, nl + 1)) {
       unsigned long long b = 0;
       unsigned f = 0, r = 0, o = 0;
