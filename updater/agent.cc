@@ -235,9 +235,15 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
   // Already deployed: nothing to do (and not a refusal). When it is not the
   // default it was rolled back, and it is not taken again.
   auto deps = deployments();
-  uint64_t default_seq = 0;
-  if (!deps.empty())
-    if (auto info = read_commit_info(repo_, ostree_deployment_get_csum(deps[0]))) default_seq = info->sequence;
+  // The anti-rollback floor: the highest sequence ever deployed, and any
+  // deployed now (state.json may have been lost).
+  uint64_t default_seq = 0, floor = state_.highest_sequence;
+  for (size_t i = 0; i < deps.size(); ++i) {
+    auto info = read_commit_info(repo_, ostree_deployment_get_csum(deps[i]));
+    if (!info) continue;
+    if (i == 0) default_seq = info->sequence;
+    floor = std::max(floor, info->sequence);
+  }
   for (size_t i = 0; i < deps.size(); ++i) {
     if (checksum != ostree_deployment_get_csum(deps[i])) continue;
     // An older deployment served again is a downgrade, refused below; a
@@ -252,11 +258,6 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
     if (c.sequence <= f.commit.sequence)
       return make_error(0, "%s is not newer than %s, which failed its boot (%s); waiting for a newer version",
                         describe(c).c_str(), describe(f.commit).c_str(), f.reason.c_str());
-  uint64_t floor = state_.highest_sequence;
-  for (auto* d : deployments()) {
-    auto info = read_commit_info(repo_, ostree_deployment_get_csum(d));
-    if (info) floor = std::max(floor, info->sequence);
-  }
   if (c.sequence <= floor)
     return make_error(0,
                       "refusing %s: its sequence is not above %llu, already deployed here (a downgrade, or an "
@@ -268,6 +269,11 @@ Result<CheckRecord> Agent::fetch_candidate(Remote& remote, const TrustedKeys& ke
 }
 
 Result<CheckRecord> Agent::check() {
+  BW_ASSIGN_OR_RETURN(auto checked, check_remote());
+  return checked.record;
+}
+
+Result<Agent::Checked> Agent::check_remote() {
   // A check that finds nothing new returns to these states: they describe
   // the deployments, not the last check.
   State before = state_.state;
@@ -288,7 +294,7 @@ Result<CheckRecord> Agent::check() {
   else if (keep) transition(before, before_reason);
   else if (rec->error.empty()) transition(State::idle, "up to date: " + describe(rec->candidate));
   else transition(State::idle, "no update: " + describe(rec->candidate) + " " + rec->error);
-  return rec;
+  return Checked{std::move(*rec), std::move(*remote)};
 }
 
 std::string Agent::repo_path() const {
@@ -299,9 +305,15 @@ std::string Agent::repo_path() const {
 
 std::string Agent::grubenv_path() const { return path_in_sysroot(opts_.config.grubenv); }
 
+bool Agent::boot_counting() const {
+  std::string path = grubenv_path();
+  return dir_exists(path.substr(0, path.find_last_of('/')));
+}
+
 Result<UpgradeResult> Agent::upgrade() {
   UpgradeResult res;
-  BW_ASSIGN_OR_RETURN(auto rec, check());
+  BW_ASSIGN_OR_RETURN(auto checked, check_remote());
+  const auto& rec = checked.record;
   if (!rec.available) {
     res.commit = rec.candidate;
     res.message = "no update: " + describe(rec.candidate) + " is already deployed" +
@@ -309,13 +321,12 @@ Result<UpgradeResult> Agent::upgrade() {
     return res;
   }
   const auto& c = rec.candidate;
-  BW_ASSIGN_OR_RETURN(auto keys, trusted_keys());
-  BW_ASSIGN_OR_RETURN(auto remote, Remote::setup(repo_, repo_path(), opts_.config));
+  auto& remote = checked.remote;
   transition(State::downloading, "pulling " + describe(c));
+  // The commit object, named by its checksum, is the one whose signature
+  // check_remote() verified; libostree checks every object the pull adds
+  // against the checksums that commit names.
   if (auto r = remote.pull(c.checksum, opts_.progress); !r) return fail(r.error());
-  // The content is now local and verified object by object by libostree;
-  // check the signature again on the local copy before deploying it.
-  if (auto r = verify_commit(repo_, c.checksum, keys); !r) return fail(r.error());
 
   transition(State::deploying, "deploying " + describe(c));
   GErrorHolder err;
@@ -359,7 +370,7 @@ Result<UpgradeResult> Agent::upgrade() {
 }
 
 void Agent::after_deploy(const CommitInfo& c, const std::string& message) {
-  if (dir_exists(grubenv_path().substr(0, grubenv_path().find_last_of('/')))) {
+  if (boot_counting()) {
     if (auto r = arm_boot_counter(grubenv_path(), opts_.config.boot_attempts); !r)
       log::warning("arming the boot counter: " + r.error().text() + ", ignoring");
   } else {
@@ -405,7 +416,7 @@ Result<void> Agent::make_default(OstreeDeployment* target) {
   if (!ok) return err.err("writing the deployment list");
   if (!ostree_sysroot_load(sysroot_.get(), nullptr, err.out())) return err.err("reloading the sysroot");
   booted_ = ostree_sysroot_get_booted_deployment(sysroot_.get());
-  if (dir_exists(grubenv_path().substr(0, grubenv_path().find_last_of('/'))))
+  if (boot_counting())
     if (auto r = disarm_boot_counter(grubenv_path()); !r)
       log::warning("disarming the boot counter: " + r.error().text() + ", ignoring");
   return {};
@@ -452,8 +463,9 @@ Result<VerdictResult> Agent::boot_verdict(bool good, const std::string& reason) 
   };
   switch (res.action) {
     case VerdictAction::confirmed: {
-      if (auto r = mark_boot_good(grubenv_path()); !r && dir_exists(grubenv_path().substr(0, grubenv_path().find_last_of('/'))))
-        log::warning("marking the boot good: " + r.error().text() + ", ignoring");
+      if (boot_counting())
+        if (auto r = mark_boot_good(grubenv_path()); !r)
+          log::warning("marking the boot good: " + r.error().text() + ", ignoring");
       bool was_trial = state_.trial_checksum == booted;
       if (was_trial) {
         state_.trial_checksum.clear();

@@ -88,6 +88,12 @@ class Agent {
   // The commit the remote offers, verified and checked against policy; the
   // check record says whether it is an update.
   Result<CheckRecord> fetch_candidate(Remote& remote, const TrustedKeys& keys);
+  // check(), keeping the remote for upgrade() to go on with.
+  struct Checked {
+    CheckRecord record;
+    Remote remote;
+  };
+  Result<Checked> check_remote();
   Result<TrustedKeys> trusted_keys() const;
   std::vector<OstreeDeployment*> deployments() const;  // of our OS, in order
   Result<void> make_default(OstreeDeployment* d);
@@ -95,6 +101,9 @@ class Agent {
   void after_deploy(const CommitInfo& c, const std::string& message);
   void finish_interrupted_deploy();
   std::string grubenv_path() const;
+  // Boot counting is on when the grubenv's directory exists (a sysroot
+  // without GRUB has none).
+  bool boot_counting() const;
   std::string repo_path() const;
   void write_metrics();
   std::string path_in_sysroot(const std::string& p) const;
